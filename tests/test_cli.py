@@ -1,0 +1,114 @@
+"""The `vidcolor` command end to end on generated clips, with the tiny model preset."""
+
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from media import frame_pts, make_clip, packets
+from vidcolor.cli import main
+from vidcolor.models import build_model, save_checkpoint
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory):
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("model") / "tiny.pt"
+    save_checkpoint(path, build_model("tiny"))
+    return path
+
+
+@pytest.fixture(scope="session")
+def reference(tmp_path_factory):
+    path = tmp_path_factory.mktemp("ref") / "ref.png"
+    rgb = np.zeros((48, 64, 3), np.uint8)
+    rgb[:, :32] = (200, 40, 40)
+    rgb[:, 32:] = (40, 160, 60)
+    cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    return path
+
+
+def run(args, tiny_checkpoint):
+    return main([*map(str, args), "--model", str(tiny_checkpoint), "-q"])
+
+
+@pytest.mark.parametrize("suffix,size,pix_fmt", [(".mp4", (96, 64), "yuv420p"), (".mkv", (97, 61), "yuv444p")])
+def test_video_keeps_frames_timestamps_size_and_audio(tmp_path, tiny_checkpoint, reference, suffix, size, pix_fmt):
+    clip = make_clip(tmp_path / f"in{suffix}", width=size[0], height=size[1], frames=20, color=False, pix_fmt=pix_fmt)
+    out = tmp_path / f"out{suffix}"
+    assert run([clip, "-r", reference, "-o", out], tiny_checkpoint) == 0
+    assert frame_pts(out) == frame_pts(clip)
+    assert [p[2] for p in packets(out, "audio")] == [p[2] for p in packets(clip, "audio")]
+    import av
+
+    with av.open(str(out)) as container:
+        stream = container.streams.video[0]
+        assert (stream.codec_context.width, stream.codec_context.height) == size
+        frame = next(container.decode(stream)).to_ndarray(format="rgb24")
+    assert np.abs(frame[..., 0].astype(int) - frame[..., 1]).mean() > 1  # it is coloured
+    assert not list(tmp_path.glob(".*partial*"))
+
+
+def test_default_output_name_and_temporal_off(tmp_path, tiny_checkpoint, reference):
+    clip = make_clip(tmp_path / "film.mp4", frames=10)
+    assert run([clip, "-r", reference, "--temporal", "off"], tiny_checkpoint) == 0
+    assert frame_pts(tmp_path / "film_color.mp4") == frame_pts(clip)
+
+
+def test_photo(tmp_path, tiny_checkpoint, reference):
+    photo = tmp_path / "old.png"
+    cv2.imwrite(str(photo), np.random.default_rng(0).integers(0, 256, (37, 53), dtype=np.uint8))
+    assert run([photo, "-r", reference, "-o", tmp_path / "new.jpg"], tiny_checkpoint) == 0
+    assert cv2.imread(str(tmp_path / "new.jpg")).shape == (37, 53, 3)
+
+
+def error_cases(tmp_path, reference):
+    clip = make_clip(tmp_path / "in.mp4", frames=4)
+    text = tmp_path / "notes.mp4"
+    text.write_text("not a video")
+    audio_only = make_clip(tmp_path / "sound.mp4", frames=4)
+    import av
+
+    with av.open(str(audio_only)) as src, av.open(str(tmp_path / "audio_only.m4a"), "w") as dst:
+        out_stream = dst.add_stream_from_template(src.streams.audio[0])
+        for packet in src.demux(src.streams.audio[0]):
+            if packet.dts is not None:
+                packet.stream = out_stream
+                dst.mux(packet)
+    bad_ref = tmp_path / "bad.png"
+    bad_ref.write_bytes(b"\x00" * 100)
+    existing = tmp_path / "exists.mp4"
+    existing.write_bytes(b"keep me")
+    return {
+        "missing input": ([tmp_path / "nope.mp4", "-r", reference, "-o", tmp_path / "o1.mp4"], "no such file"),
+        "not media": ([text, "-r", reference, "-o", tmp_path / "o2.mp4"], "notes.mp4"),
+        "no video stream": ([tmp_path / "audio_only.m4a", "-r", reference, "-o", tmp_path / "o3.mp4"], "no video stream"),
+        "missing reference": ([clip, "-r", tmp_path / "none.png", "-o", tmp_path / "o4.mp4"], "no such file"),
+        "unreadable reference": ([clip, "-r", bad_ref, "-o", tmp_path / "o5.mp4"], "not a readable image"),
+        "output exists": ([clip, "-r", reference, "-o", existing], "--overwrite"),
+        "output is input": ([clip, "-r", reference, "-o", clip, "--overwrite"], "overwrite the input"),
+        "output dir missing": ([clip, "-r", reference, "-o", tmp_path / "no" / "o.mp4"], "does not exist"),
+    }
+
+
+def test_bad_input_is_one_line_exit_2_and_nothing_written(tmp_path, tiny_checkpoint, reference, capsys):
+    cases = error_cases(tmp_path, reference)
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
+    for name, (args, expected) in cases.items():
+        assert run(args, tiny_checkpoint) == 2, name
+        err = capsys.readouterr().err.strip()
+        assert err.count("\n") == 0 and err.startswith("vidcolor: error:") and expected in err, (name, err)
+    after = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
+    assert after == before  # nothing written, nothing modified
+
+
+def test_subprocess_error_has_no_traceback(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "vidcolor", str(tmp_path / "missing.mp4"), "-r", str(tmp_path / "r.png")],
+        capture_output=True, text=True,
+    )
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr and result.stderr.strip().count("\n") == 0

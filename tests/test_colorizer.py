@@ -1,0 +1,72 @@
+import numpy as np
+import pytest
+import torch
+
+from vidcolor import Colorizer, ReferenceWarning, VidcolorError
+from vidcolor.color import rgb_uint8_to_lab
+from vidcolor.colorizer import to_gray_batch, working_shape
+from vidcolor.models import build_model
+
+
+@pytest.fixture(scope="module")
+def colorizer():
+    torch.manual_seed(0)
+    colorizer = Colorizer(build_model("tiny"), device="cpu", work_size=32)
+    colorizer.set_reference(colour_image(40, 56, seed=1))
+    return colorizer
+
+
+def colour_image(h, w, seed=0):
+    return np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8)
+
+
+def gray_frames(b, h, w, seed=0):
+    return np.random.default_rng(seed).integers(0, 256, (b, h, w), dtype=np.uint8)
+
+
+def test_output_is_full_resolution_rgb_with_the_original_lightness(colorizer):
+    frames = gray_frames(3, 45, 61)  # odd sizes
+    rgb = colorizer.colorize(frames)
+    assert rgb.shape == (3, 45, 61, 3) and rgb.dtype == np.uint8
+    lightness_out = rgb_uint8_to_lab(torch.from_numpy(rgb))[:, 0]
+    lightness_in = rgb_uint8_to_lab(torch.from_numpy(np.repeat(frames[..., None], 3, -1)))[:, 0]
+    # Only chroma comes from the model: L changes only where a colour leaves the sRGB gamut.
+    assert (lightness_out - lightness_in).abs().median() < 1.0
+
+
+def test_accepts_numpy_torch_gray_colour_and_single_frames(colorizer):
+    frame = gray_frames(1, 24, 32)[0]
+    reference_result = colorizer.colorize(frame)
+    assert reference_result.shape == (1, 24, 32, 3)
+    assert np.array_equal(colorizer.colorize(torch.from_numpy(frame)), reference_result)
+    assert np.array_equal(colorizer.colorize(frame.astype(np.float32) / 255.0), reference_result)
+    colour = np.repeat(frame[..., None], 3, -1)  # a colour frame is colourised from its luma
+    assert np.abs(colorizer.colorize(colour).astype(int) - reference_result).max() <= 1
+    assert colorizer.colorize_photo(colour).shape == (24, 32, 3)
+
+
+def test_gray_batch_conversion_and_bad_shapes():
+    assert to_gray_batch(np.full((2, 3), 255, np.uint8)).tolist() == [[[1.0, 1.0, 1.0], [1.0, 1.0, 1.0]]]
+    with pytest.raises(ValueError):
+        to_gray_batch(np.zeros((2, 3, 4, 5)))
+
+
+def test_working_shape_keeps_aspect_in_multiples_of_eight():
+    assert working_shape(480, 854, 256) == (256, 456)
+    assert working_shape(1080, 1920, 256) == (256, 456)
+    assert working_shape(45, 61, 32) == (32, 40)
+
+
+def test_reference_checks():
+    colorizer = Colorizer(build_model("tiny"), device="cpu")
+    with pytest.raises(VidcolorError, match="no reference"):
+        colorizer.colorize(gray_frames(1, 16, 16))
+    with pytest.raises(VidcolorError, match="too small"):
+        colorizer.set_reference(colour_image(8, 8))
+    with pytest.warns(ReferenceWarning, match="colourless"):
+        colorizer.set_reference(np.repeat(gray_frames(1, 32, 32)[0][..., None], 3, -1))
+
+
+def test_unknown_model_is_a_clear_error():
+    with pytest.raises(VidcolorError, match="shipped models"):
+        Colorizer.from_pretrained("no-such-model")

@@ -1,0 +1,79 @@
+import dataclasses
+
+import pytest
+import torch
+
+from vidcolor.models import PRESETS, PatchDiscriminator, ab_histogram, attend, build_model, load_model, save_checkpoint
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    torch.manual_seed(0)
+    return build_model("tiny").eval()
+
+
+def run(model, batch=2, h=48, w=72, ref=(40, 56)):
+    reference = model.encode_reference(torch.rand(1, 1, *ref) * 2 - 1, torch.randn(1, 2, *ref) * 0.3)
+    with torch.no_grad():
+        return model(torch.rand(batch, 1, h, w) * 2 - 1, reference, torch.zeros(batch, 2, h, w), torch.rand(batch, 1, h, w))
+
+
+def test_tiny_shapes_and_finite(tiny):
+    outputs = run(tiny)
+    assert [tuple(o.shape) for o in outputs] == [(2, 2, 12, 18), (2, 2, 24, 36), (2, 2, 48, 72)]
+    assert all(torch.isfinite(o).all() for o in outputs)
+    assert all(o.abs().max() <= 1 for o in outputs)
+
+
+def test_output_does_not_depend_on_batch_companions(tiny):
+    torch.manual_seed(1)
+    reference = tiny.encode_reference(torch.rand(1, 1, 32, 32), torch.randn(1, 2, 32, 32) * 0.3)
+    frames, flow_ab, conf = torch.rand(3, 1, 32, 32), torch.zeros(3, 2, 32, 32), torch.ones(3, 1, 32, 32)
+    with torch.no_grad():
+        batched = tiny(frames, reference, flow_ab, conf)[-1]
+        single = tiny(frames[1:2], reference, flow_ab[1:2], conf[1:2])[-1]
+    assert torch.allclose(batched[1:2], single, atol=1e-5)
+
+
+def test_attention_chunking_is_exact():
+    torch.manual_seed(2)
+    q = torch.nn.functional.normalize(torch.randn(2, 8, 6, 7), dim=1)
+    k = torch.nn.functional.normalize(torch.randn(1, 8, 30), dim=1)
+    v = torch.randn(1, 5, 30)
+    whole = attend(q, k, v, 0.05, 4, chunk=1000)
+    chunked = attend(q, k, v, 0.05, 4, chunk=5)
+    assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(whole, chunked))
+    # at a tiny temperature attention copies the best-matching value
+    best = torch.einsum("bdm,dn->bmn", q.flatten(2), k[0]).argmax(-1)
+    hard, _ = attend(q, k, v, 1e-4, 4, chunk=1000)
+    assert torch.allclose(hard.flatten(2), v[0][:, best].permute(1, 0, 2), atol=1e-4)
+
+
+def test_histogram_of_gray_is_one_central_bin():
+    hist = ab_histogram(torch.zeros(1, 2, 8, 8), bins=21)
+    assert hist.shape == (1, 441) and hist[0, 220] == pytest.approx(1.0)
+    assert ab_histogram(torch.rand(2, 2, 8, 8) * 2 - 1).sum(1).allclose(torch.ones(2))
+
+
+def test_discriminator_patch_scores():
+    scores = PatchDiscriminator(width=8)(torch.rand(2, 1, 64, 64), torch.rand(2, 2, 64, 64))
+    assert scores.shape[0] == 2 and scores.shape[1] == 1 and torch.isfinite(scores).all()
+
+
+def test_checkpoint_round_trip_is_strict(tmp_path, tiny):
+    path = tmp_path / "tiny.pt"
+    save_checkpoint(path, tiny)
+    loaded = load_model(path)
+    assert loaded.config == PRESETS["tiny"]
+    assert all(torch.equal(a, b) for a, b in zip(tiny.state_dict().values(), loaded.state_dict().values()))
+    broken = {"config": dataclasses.asdict(PRESETS["tiny"]), "state_dict": {}}
+    torch.save(broken, path)
+    with pytest.raises(ValueError, match="not a vidcolor checkpoint"):
+        load_model(path)
+
+
+def test_unknown_names_list_the_valid_ones():
+    with pytest.raises(ValueError, match="base, tiny"):
+        build_model("huge")
+    with pytest.raises(FileNotFoundError, match="shipped models: base"):
+        load_model("no-such-model")

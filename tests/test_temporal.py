@@ -1,0 +1,53 @@
+import numpy as np
+import pytest
+
+from vidcolor import flow, temporal
+
+
+def textured(h=64, w=80, seed=0):
+    import cv2
+
+    noise = np.random.default_rng(seed).random((h // 4, w // 4)).astype(np.float32)
+    return cv2.resize(noise, (w, h), interpolation=cv2.INTER_CUBIC) * 60 + 20
+
+
+def test_warp_follows_a_known_shift():
+    lightness = textured()
+    shifted = np.roll(lightness, 3, axis=1)  # content moved 3 px right
+    warped, confidence = flow.propagate(shifted, lightness, lightness)
+    interior = (slice(8, -8), slice(12, -12))
+    assert np.abs(warped - shifted)[interior].mean() < 1.0
+    assert confidence[interior].mean() > 0.9
+
+
+def test_confidence_drops_where_the_warp_fails():
+    lightness = textured()
+    other = lightness.copy()
+    other[20:40, 20:40] = 100 - other[20:40, 20:40]  # a newly visible object
+    conf = flow.photometric_confidence(lightness, other)
+    assert conf[25:35, 25:35].mean() < 0.2 and conf[50:, 50:].mean() > 0.95
+
+
+def test_smoothing_keeps_tracked_chroma_and_takes_new_prediction_where_occluded():
+    lightness = textured()
+    previous_ab = np.full(lightness.shape + (2,), 30.0, np.float32)
+    predicted = np.full_like(previous_ab, -30.0)
+    occluded = lightness.copy()
+    occluded[20:40, 20:40] = 100 - occluded[20:40, 20:40]
+    out = temporal.smooth_ab(occluded, predicted, lightness, previous_ab, strength=0.8)
+    assert out[50:, 50:].mean() == pytest.approx(0.8 * 30 - 0.2 * 30, abs=2)  # tracked: mostly previous
+    assert out[27:33, 27:33].mean() < -20  # occluded: the new prediction
+
+
+def test_cut_detector_fires_on_cuts_not_on_motion():
+    a, b = textured(seed=1), textured(seed=2)
+    frames = [np.roll(a, i, axis=1) for i in range(10)] + [np.roll(b, i, axis=0) for i in range(10)]
+    state = temporal.TemporalState()
+    cuts = [i for i, frame in enumerate(frames) if temporal.step(state, frame, np.zeros(frame.shape + (2,), np.float32))[1]]
+    assert cuts == [0, 10]
+
+
+def test_cut_threshold_adapts_to_fast_motion():
+    assert temporal.is_cut(0.5, [0.01] * 10)
+    assert not temporal.is_cut(0.5, [0.3] * 10)
+    assert not temporal.is_cut(0.1, [])

@@ -1,0 +1,40 @@
+"""Generator and discriminator losses. Pure functions on normalised ab ``(b, 2, h, w)``."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from vidcolor.models import ab_histogram
+
+
+def multiscale_pixel_loss(predictions: list[torch.Tensor], ab: torch.Tensor, weight: torch.Tensor, beta: float = 0.05) -> torch.Tensor:
+    """Smooth-L1 at every prediction scale against area-downsampled ground truth.
+
+    Area pooling (not max pooling) so signed ab is not biased. ``weight`` ``(b,)`` scales each
+    sample (unrelated references get a small weight: their exact colours are unknowable).
+    """
+    total = ab.new_zeros(())
+    for prediction in predictions:
+        target = F.adaptive_avg_pool2d(ab, prediction.shape[-2:])
+        per_sample = F.smooth_l1_loss(prediction, target, beta=beta, reduction="none").mean((1, 2, 3))
+        total = total + (per_sample * weight).mean()
+    return total / len(predictions)
+
+
+def histogram_loss(prediction: torch.Tensor, reference_histogram: torch.Tensor, bins: int) -> torch.Tensor:
+    """Chi-square distance between the output's and the reference's soft ab histograms."""
+    hist = ab_histogram(prediction, bins)
+    return (2 * (hist - reference_histogram) ** 2 / (hist + reference_histogram + 1e-6)).sum(1).mean()
+
+
+def total_variation(ab: torch.Tensor) -> torch.Tensor:
+    return (ab[..., 1:, :] - ab[..., :-1, :]).abs().mean() + (ab[..., :, 1:] - ab[..., :, :-1]).abs().mean()
+
+
+def discriminator_hinge_loss(real_scores: torch.Tensor, fake_scores: torch.Tensor) -> torch.Tensor:
+    return F.relu(1 - real_scores).mean() + F.relu(1 + fake_scores).mean()
+
+
+def generator_adversarial_loss(fake_scores: torch.Tensor) -> torch.Tensor:
+    return -fake_scores.mean()

@@ -1,0 +1,214 @@
+"""Train (or fine-tune) the colourization GAN. Reads top to bottom, nanoGPT style.
+
+    vidcolor train --data ../shared/data/train ../shared/data/clips/bbb_480p_30s.mp4 --out runs/base
+
+Stage 1 (steps < adv_start): pixel + histogram + TV losses. Stage 2: a spectral-normalised
+PatchGAN joins with a low weight. Every checkpoint holds the resolved configs, so a run can be
+resumed (``--resume``) and a generator can be loaded on its own by ``vidcolor.models.load_model``.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from vidcolor.color import denormalize_ab, lab_to_rgb_uint8
+from vidcolor.models import PatchDiscriminator, build_model, config_from_dict, load_model, save_checkpoint
+
+from . import losses
+from .data import PairConfig, PairDataset, load_sources
+
+
+@dataclass
+class TrainConfig:
+    data: list[str]
+    out: str
+    preset: str = "base"
+    steps: int = 4000
+    batch_size: int = 16
+    lr: float = 2e-4
+    weight_decay: float = 1e-4
+    warmup_steps: int = 100
+    adv_start: int = 3000  # stage 2 begins here (skipped if >= steps)
+    w_pixel: float = 1.0
+    w_hist: float = 0.02
+    w_tv: float = 0.01
+    w_adv: float = 0.005
+    unrelated_pixel_weight: float = 0.1  # an unrelated reference cannot tell the true colours
+    seed: int = 0
+    workers: int = 1
+    device: str = "auto"
+    log_every: int = 10
+    sample_every: int = 250
+    checkpoint_every: int = 250
+    resume: bool = False
+    init_from: str | None = None  # fine-tune: start from this checkpoint's generator
+    freeze: list[str] = field(default_factory=list)  # generator submodules to keep fixed, e.g. encoder
+    pairs: PairConfig = field(default_factory=PairConfig)
+
+
+def lr_at(step: int, cfg: TrainConfig) -> float:
+    """Linear warm-up, then cosine decay to 10% of the peak."""
+    if step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    progress = (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps)
+    return cfg.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
+
+
+def save_samples(path: Path, batch: dict, prediction: torch.Tensor, count: int = 6) -> None:
+    """Rows of (gray input, reference, output, ground truth) as one PNG."""
+    import cv2
+
+    def rgb(lightness: torch.Tensor, ab: torch.Tensor) -> np.ndarray:
+        lab = torch.cat([(lightness + 1) * 50, denormalize_ab(ab)], 1)
+        return lab_to_rgb_uint8(lab.float().cpu()).numpy()
+
+    n = min(count, prediction.shape[0])
+    gray = rgb(batch["lightness"][:n], torch.zeros_like(batch["ab"][:n]))
+    columns = [gray, rgb(batch["ref_lightness"][:n], batch["ref_ab"][:n]),
+               rgb(batch["lightness"][:n], prediction[:n].detach()), rgb(batch["lightness"][:n], batch["ab"][:n])]
+    grid = np.concatenate([np.concatenate(list(col), 0) for col in columns], 1)
+    cv2.imwrite(str(path), cv2.cvtColor(grid, cv2.COLOR_RGB2BGR))
+
+
+def plot_losses(csv_path: Path, png_path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    with open(csv_path) as f:
+        rows = list(csv.DictReader(f))
+    if not rows:
+        return
+    fig, ax = plt.subplots(figsize=(8, 4))
+    steps = [int(r["step"]) for r in rows]
+    for key in ("pixel", "hist", "adv_g", "adv_d"):
+        ax.plot(steps, [float(r[key]) for r in rows], label=key)
+    ax.set_yscale("symlog", linthresh=1e-3)
+    ax.set_xlabel("step")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(png_path)
+    plt.close(fig)
+
+
+def train(cfg: TrainConfig) -> Path:
+    """Run training; returns the path of the final checkpoint."""
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    device = torch.device("cuda" if cfg.device == "auto" and torch.cuda.is_available() else
+                          "cpu" if cfg.device == "auto" else cfg.device)
+    torch.manual_seed(cfg.seed)
+
+    # ---- models and optimisers
+    generator = load_model(cfg.init_from).train() if cfg.init_from else build_model(cfg.preset)
+    generator = generator.to(device)
+    discriminator = PatchDiscriminator().to(device)
+    for name in cfg.freeze:
+        for p in getattr(generator, name).parameters():
+            p.requires_grad_(False)
+    g_params = [p for p in generator.parameters() if p.requires_grad]
+    opt_g = torch.optim.AdamW(g_params, lr=cfg.lr, betas=(0.5, 0.99), weight_decay=cfg.weight_decay)
+    opt_d = torch.optim.AdamW(discriminator.parameters(), lr=cfg.lr, betas=(0.5, 0.99), weight_decay=cfg.weight_decay)
+    # AMP only on CUDA: bf16 keeps fp32's range, so no loss scaling is needed.
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
+
+    start_step = 0
+    last = out / "last.pt"
+    if cfg.resume and last.is_file():
+        state = torch.load(last, map_location="cpu", weights_only=True)
+        if config_from_dict(state["config"]) != generator.config:
+            raise ValueError(f"{last} was trained with another model config")
+        generator.load_state_dict(state["state_dict"])
+        discriminator.load_state_dict(state["discriminator"])
+        opt_g.load_state_dict(state["opt_g"])
+        opt_d.load_state_dict(state["opt_d"])
+        start_step = state["step"]
+        print(f"resumed from {last} at step {start_step}")
+
+    # ---- data: sample i of the run is always the same pair, so resuming just skips ahead
+    photos, shots = load_sources(cfg.data, cfg.pairs)
+    print(f"data: {len(photos)} photos, {len(shots)} video shots ({sum(map(len, shots))} frames)")
+    dataset = PairDataset(photos, shots, cfg.pairs, cfg.seed, length=cfg.steps * cfg.batch_size)
+    indices = range(start_step * cfg.batch_size, len(dataset))
+    loader = DataLoader(torch.utils.data.Subset(dataset, indices), batch_size=cfg.batch_size,
+                        num_workers=cfg.workers, persistent_workers=cfg.workers > 0, drop_last=True)
+
+    log_path = out / "losses.csv"
+    fields = ["step", "lr", "pixel", "hist", "tv", "adv_g", "adv_d", "seconds"]
+    if not (cfg.resume and log_path.is_file()):
+        with open(log_path, "w", newline="") as f:
+            csv.writer(f).writerow(fields)
+    bins = generator.config.hist_bins
+    t0 = time.time()
+
+    for step, batch in enumerate(loader, start=start_step):
+        batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+        lr = lr_at(step, cfg)
+        for group in opt_g.param_groups + opt_d.param_groups:
+            group["lr"] = lr
+        adversarial = step >= cfg.adv_start
+
+        # ---- generator step
+        with autocast:
+            reference = generator.encode_reference(batch["ref_lightness"], batch["ref_ab"])
+            predictions = generator(batch["lightness"], reference, batch["flow_ab"], batch["flow_confidence"])
+            output = predictions[-1]
+            sample_weight = 1.0 - batch["unrelated"] * (1.0 - cfg.unrelated_pixel_weight)
+            pixel = losses.multiscale_pixel_loss(predictions, batch["ab"], sample_weight)
+            hist = losses.histogram_loss(output.float(), reference.histogram.float(), bins)
+            tv = losses.total_variation(output)
+            loss = cfg.w_pixel * pixel + cfg.w_hist * hist + cfg.w_tv * tv
+            adv_g = torch.zeros((), device=device)
+            if adversarial:
+                adv_g = losses.generator_adversarial_loss(discriminator(batch["lightness"], output))
+                loss = loss + cfg.w_adv * adv_g
+        opt_g.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(g_params, 1.0)
+        opt_g.step()
+
+        # ---- discriminator step (stage 2 only)
+        adv_d = torch.zeros((), device=device)
+        if adversarial:
+            with autocast:
+                adv_d = losses.discriminator_hinge_loss(
+                    discriminator(batch["lightness"], batch["ab"]),
+                    discriminator(batch["lightness"], output.detach()),
+                )
+            opt_d.zero_grad(set_to_none=True)
+            adv_d.backward()
+            opt_d.step()
+
+        # ---- logging, samples, checkpoints
+        done = step + 1
+        if done % cfg.log_every == 0:
+            row = [done, f"{lr:.3g}", *(f"{v.item():.5f}" for v in (pixel, hist, tv, adv_g, adv_d)), f"{time.time() - t0:.0f}"]
+            with open(log_path, "a", newline="") as f:
+                csv.writer(f).writerow(row)
+            print(" ".join(f"{k}={v}" for k, v in zip(fields, row)), flush=True)
+        if done % cfg.sample_every == 0 or done == cfg.steps:
+            save_samples(out / f"samples_{done:06d}.png", batch, output)
+            plot_losses(log_path, out / "losses.png")
+        if done % cfg.checkpoint_every == 0 or done == cfg.steps:
+            save_checkpoint(
+                last, generator, discriminator=discriminator.state_dict(), opt_g=opt_g.state_dict(),
+                opt_d=opt_d.state_dict(), step=done, train_config=_plain(cfg),
+            )
+    final = out / "generator.pt"
+    save_checkpoint(final, generator, train_config=_plain(cfg))
+    return final
+
+
+def _plain(cfg: TrainConfig) -> dict:
+    """The resolved config as plain types (checkpoints load with weights_only=True)."""
+    return dataclasses.asdict(cfg)

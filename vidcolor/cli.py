@@ -1,0 +1,187 @@
+"""The ``vidcolor`` command line. It only parses arguments, calls the library and reports.
+
+    vidcolor INPUT --reference REF [-o OUTPUT] [options]   colourise a video or a photo
+    vidcolor example [--out DIR]                           colourise a built-in example clip
+    vidcolor train --data DIR [DIR ...] --out RUN_DIR      train or fine-tune a model
+    vidcolor evaluate SOURCE [SOURCE ...]                  quality metrics against baselines
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+import warnings
+from pathlib import Path
+
+from .errors import VidcolorError
+
+COMMANDS = ("example", "train", "evaluate")
+
+
+def _fail(message: str, code: int = 2) -> int:
+    print(f"vidcolor: error: {message}", file=sys.stderr)
+    return code
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    print(f"vidcolor: warning: {message}", file=sys.stderr)
+
+
+def _add_run_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", default=None, help="shipped model name or checkpoint path (default: the shipped model)")
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="where the model runs")
+    parser.add_argument("--batch-size", type=int, default=8, help="frames per model call (default 8)")
+    parser.add_argument("--work-size", type=int, default=256, help="short side at which chroma is predicted (default 256)")
+    parser.add_argument("--temporal", choices=["flow", "off"], default="flow", help="flow-guided chroma smoothing (default flow)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="vidcolor",
+        description="Colour a black-and-white video or photo from a colour reference image.",
+        epilog="other commands: vidcolor example | train | evaluate  (see `vidcolor COMMAND --help`)",
+    )
+    parser.add_argument("input", help="video or photo to colourise")
+    parser.add_argument("-r", "--reference", required=True, help="colour reference image")
+    parser.add_argument("-o", "--output", help="output path (default: <input stem>_color<ext>)")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
+    _add_run_options(parser)
+    enc = parser.add_argument_group("encoder")
+    enc.add_argument("--codec", default="libx264", help="video codec (default libx264)")
+    enc.add_argument("--crf", type=int, default=18, help="constant rate factor (default 18)")
+    enc.add_argument("--preset", default="medium", help="encoder preset (default medium)")
+    enc.add_argument("--pix-fmt", default="yuv420p", help="output pixel format (default yuv420p)")
+    return parser
+
+
+def default_output(input_path: Path) -> Path:
+    return input_path.with_name(f"{input_path.stem}_color{input_path.suffix}")
+
+
+def check_paths(input_path: Path, output_path: Path, overwrite: bool) -> None:
+    """Refuse, before any work, everything that would fail late or lose data."""
+    if not input_path.exists():
+        raise VidcolorError(f"{input_path}: no such file")
+    if not input_path.is_file() or not os.access(input_path, os.R_OK):
+        raise VidcolorError(f"{input_path}: not a readable file")
+    if output_path.resolve() == input_path.resolve():
+        raise VidcolorError(f"{output_path}: the output would overwrite the input; choose another -o")
+    if output_path.exists() and not overwrite:
+        raise VidcolorError(f"{output_path}: already exists (use --overwrite to replace it)")
+    if not output_path.parent.is_dir():
+        raise VidcolorError(f"{output_path.parent}: output directory does not exist")
+
+
+def colorize_command(args: argparse.Namespace) -> int:
+    from .colorizer import Colorizer
+    from .images import is_image_path, read_image, write_image
+
+    input_path = Path(args.input)
+    output_path = Path(args.output) if args.output else default_output(input_path)
+    check_paths(input_path, output_path, args.overwrite)
+    reference = read_image(args.reference)
+    started = time.perf_counter()
+    if is_image_path(input_path):
+        colorizer = Colorizer.from_pretrained(args.model, device=args.device, work_size=args.work_size)
+        colorizer.set_reference(reference)
+        write_image(output_path, colorizer.colorize_photo(read_image(input_path)))
+        if not args.quiet:
+            print(f"coloured 1 photo in {time.perf_counter() - started:.1f} s -> {output_path}", file=sys.stderr)
+        return 0
+
+    from tqdm import tqdm
+
+    from .pipeline import colorize_video
+    from .video import EncoderOptions, probe
+
+    info = probe(input_path)
+    encoder = EncoderOptions(codec=args.codec, crf=args.crf, preset=args.preset, pix_fmt=args.pix_fmt)
+    colorizer = Colorizer.from_pretrained(args.model, device=args.device, work_size=args.work_size)
+    colorizer.set_reference(reference)
+    with tqdm(total=info.frame_count, unit="frame", disable=args.quiet, file=sys.stderr, dynamic_ncols=True) as bar:
+        report = colorize_video(
+            input_path, output_path, colorizer, batch_size=args.batch_size, encoder=encoder,
+            smooth=args.temporal == "flow", on_frames=bar.update, info=info,
+        )
+    seconds = time.perf_counter() - started
+    if not args.quiet:
+        print(
+            f"coloured {report.frames} frames in {seconds:.1f} s ({report.frames / max(seconds, 1e-9):.1f} fps) -> {output_path}",
+            file=sys.stderr,
+        )
+    return 0
+
+
+def example_command(argv: list[str]) -> int:
+    from .example import run_example
+
+    parser = argparse.ArgumentParser(prog="vidcolor example", description="Colourise a built-in example clip.")
+    parser.add_argument("--out", default="vidcolor_example", help="folder for the example files (default ./vidcolor_example)")
+    _add_run_options(parser)
+    args = parser.parse_args(argv)
+    paths = run_example(Path(args.out), model=args.model, device=args.device, batch_size=args.batch_size,
+                        work_size=args.work_size, smooth=args.temporal == "flow")
+    for name, path in paths.items():
+        print(f"{name:10s} {path}")
+    return 0
+
+
+def train_command(argv: list[str]) -> int:
+    from .training.train import TrainConfig, train
+
+    defaults = TrainConfig(data=[], out="")
+    parser = argparse.ArgumentParser(prog="vidcolor train", description="Train or fine-tune a colourization model.")
+    parser.add_argument("--data", nargs="+", required=True, help="image folders, video files or folders of both")
+    parser.add_argument("--out", required=True, help="run folder: checkpoints, losses.csv, losses.png, samples")
+    parser.add_argument("--preset", default=defaults.preset, help="model size: base or tiny")
+    parser.add_argument("--steps", type=int, default=defaults.steps)
+    parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
+    parser.add_argument("--lr", type=float, default=defaults.lr)
+    parser.add_argument("--adv-start", type=int, default=defaults.adv_start, help="step where the GAN loss starts")
+    parser.add_argument("--workers", type=int, default=defaults.workers, help="data loader processes")
+    parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument("--device", default=defaults.device)
+    parser.add_argument("--resume", action="store_true", help="continue from RUN_DIR/last.pt")
+    parser.add_argument("--init-from", help="fine-tune: start from this checkpoint")
+    parser.add_argument("--freeze", nargs="*", default=[], help="generator parts to keep fixed, e.g. encoder")
+    args = parser.parse_args(argv)
+    cfg = TrainConfig(
+        data=args.data, out=args.out, preset=args.preset, steps=args.steps, batch_size=args.batch_size,
+        lr=args.lr, adv_start=args.adv_start, workers=args.workers, seed=args.seed, device=args.device,
+        resume=args.resume, init_from=args.init_from, freeze=args.freeze,
+    )
+    print(f"final checkpoint: {train(cfg)}")
+    return 0
+
+
+def evaluate_command(argv: list[str]) -> int:
+    from .evaluate import main as evaluate_main
+
+    return evaluate_main(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    warnings.showwarning = _show_warning
+    try:
+        if argv and argv[0] in COMMANDS:
+            handler = {"example": example_command, "train": train_command, "evaluate": evaluate_command}[argv[0]]
+            return handler(argv[1:])
+        return colorize_command(build_parser().parse_args(argv))
+    except KeyboardInterrupt:
+        return _fail("interrupted; nothing was written under the output name", code=130)
+    except VidcolorError as exc:
+        return _fail(str(exc))
+    except Exception as exc:  # errors from the media layer carry a user-facing message too
+        from .video import MediaError
+
+        if isinstance(exc, MediaError):
+            return _fail(str(exc))
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

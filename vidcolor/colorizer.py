@@ -1,0 +1,185 @@
+"""The frame colourizer: gray frames + a colour reference -> colour frames at full resolution.
+
+    from vidcolor import Colorizer
+    colorizer = Colorizer.from_pretrained()          # shipped weights, GPU when there is one
+    colorizer.set_reference(reference_rgb_uint8)     # encoded once, reused for every frame
+    rgb_uint8 = colorizer.colorize(gray_frames)      # (b, h, w) or (h, w) -> (b, h, w, 3)
+
+Inside: the network predicts ab at a working resolution (short side ``work_size``); ab is
+upsampled by a guided filter steered by the full-resolution lightness and merged with the
+ORIGINAL lightness, so every detail of the source is kept and only chroma comes from the model.
+No file I/O here.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from . import flow
+from .color import denormalize_ab, gray_to_lightness, lab_to_rgb_uint8, normalize_ab, normalize_lightness, rgb_to_lab
+from .errors import ReferenceWarning, VidcolorError
+from .guided import guided_upsample
+from .models import Generator, ModelNotFoundError, ReferenceFeatures, load_model
+
+# Below this mean chroma (Lab units) a reference is called colourless.
+COLOURLESS_CHROMA = 4.0
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """``None``/"auto" -> CUDA when available, else CPU."""
+    if device is None or str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise VidcolorError("--device cuda was requested but no CUDA GPU is available")
+    return device
+
+
+def working_shape(height: int, width: int, work_size: int) -> tuple[int, int]:
+    """Scale so the short side is ``work_size``; both sides rounded to multiples of 8."""
+    scale = work_size / min(height, width)
+    return max(8, round(height * scale / 8) * 8), max(8, round(width * scale / 8) * 8)
+
+
+@dataclass
+class Reference:
+    """A reference image prepared once: network features and its Lab for flow propagation."""
+
+    features: ReferenceFeatures
+    lab: torch.Tensor  # (1, 3, h, w) at the reference's own (capped) size, on the CPU
+    chroma: float  # mean chroma in Lab units
+
+
+def to_gray_batch(frames) -> torch.Tensor:
+    """Accepted frame inputs -> gray levels in [0, 1], float32 ``(b, h, w)`` on the CPU.
+
+    ``frames``: numpy or torch, ``(h, w)`` or ``(b, h, w)`` gray, or ``(h, w, 3)`` / ``(b, h, w, 3)``
+    RGB (colour frames are reduced to their luma); uint8 (0-255) or float (0-1).
+    """
+    batch = torch.as_tensor(np.asarray(frames) if not isinstance(frames, torch.Tensor) else frames)
+    if batch.ndim == 2 or (batch.ndim == 3 and batch.shape[-1] == 3):
+        batch = batch.unsqueeze(0)
+    if batch.ndim == 4 and batch.shape[-1] == 3:
+        weights = torch.tensor([0.299, 0.587, 0.114], dtype=torch.float32)  # BT.601 luma
+        batch = (batch.float() * weights).sum(-1) / (255.0 if batch.dtype == torch.uint8 else 1.0)
+    elif batch.ndim == 3:
+        batch = batch.float() / 255.0 if batch.dtype == torch.uint8 else batch.float()
+    else:
+        raise ValueError(f"expected (h, w), (b, h, w) or (..., 3) frames, got shape {tuple(batch.shape)}")
+    return batch.clamp(0.0, 1.0)
+
+
+class Colorizer:
+    """Colourise gray frames from a colour reference with a trained generator."""
+
+    def __init__(self, model: Generator, device: str | torch.device | None = None, work_size: int = 256):
+        self.device = resolve_device(device)
+        self.model = model.to(self.device).eval()
+        self.work_size = work_size
+        self.reference: Reference | None = None
+
+    @classmethod
+    def from_pretrained(
+        cls, name_or_path: str | Path | None = None, device: str | torch.device | None = None, work_size: int = 256
+    ) -> "Colorizer":
+        """Load shipped weights by name (default: the shipped default model) or a checkpoint path."""
+        try:
+            model = load_model(name_or_path)
+        except (ModelNotFoundError, ValueError) as exc:
+            raise VidcolorError(str(exc)) from exc
+        return cls(model, device=device, work_size=work_size)
+
+    # ---- reference
+
+    def prepare_reference(self, image) -> Reference:
+        """Encode a colour reference (RGB ``(h, w, 3)`` uint8, numpy or torch) without keeping it."""
+        rgb = torch.as_tensor(np.asarray(image) if not isinstance(image, torch.Tensor) else image)
+        if rgb.ndim != 3 or rgb.shape[-1] != 3 or rgb.dtype != torch.uint8:
+            raise VidcolorError("the reference must be an RGB image (h, w, 3) of uint8")
+        h, w = rgb.shape[:2]
+        if min(h, w) < 16:
+            raise VidcolorError(f"the reference is too small ({w}x{h}); use at least 16x16 pixels")
+        # Fit inside ref_size x ref_size (bounded memory for any reference), multiples of 8.
+        scale = min(1.0, self.model.config.ref_size / max(h, w))
+        size = (max(8, round(h * scale / 8) * 8), max(8, round(w * scale / 8) * 8))
+        rgb_float = rgb.permute(2, 0, 1).unsqueeze(0).float() / 255.0
+        lab = rgb_to_lab(F.interpolate(rgb_float, size=size, mode="area"))
+        chroma = float(lab[:, 1:].norm(dim=1).mean())
+        if chroma < COLOURLESS_CHROMA:
+            warnings.warn(
+                f"the reference is nearly colourless (mean chroma {chroma:.1f}); the colours will be weak",
+                ReferenceWarning,
+                stacklevel=2,
+            )
+        lab_device = lab.to(self.device)
+        with torch.inference_mode():
+            features = self.model.encode_reference(
+                normalize_lightness(lab_device[:, :1]), normalize_ab(lab_device[:, 1:])
+            )
+        return Reference(features, lab, chroma)
+
+    def set_reference(self, image) -> None:
+        """Use this colour image (RGB uint8 ``(h, w, 3)``) for the frames that follow."""
+        self.reference = self.prepare_reference(image)
+
+    # ---- colourisation
+
+    def _require_reference(self) -> Reference:
+        if self.reference is None:
+            raise VidcolorError("no reference set: call set_reference(image) first")
+        return self.reference
+
+    def predict_ab(self, lightness: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Working-resolution prediction for full-resolution lightness ``(b, 1, H, W)`` (L units).
+
+        Returns ``(lightness_work, ab_work)``: the downsampled lightness ``(b, 1, h, w)`` and the
+        predicted ab ``(b, 2, h, w)`` in Lab units, both on the colourizer's device.
+        """
+        reference = self._require_reference()
+        lightness = lightness.to(self.device, torch.float32)
+        shape = working_shape(*lightness.shape[-2:], self.work_size)
+        lightness_work = F.interpolate(lightness, size=shape, mode="area")
+        flow_ab, confidence = self._flow_candidate(lightness_work, reference)
+        with torch.inference_mode():
+            ab = self.model(
+                normalize_lightness(lightness_work), reference.features, normalize_ab(flow_ab), confidence
+            )[-1]
+        return lightness_work, denormalize_ab(ab.float())
+
+    def _flow_candidate(self, lightness_work: torch.Tensor, reference: Reference) -> tuple[torch.Tensor, torch.Tensor]:
+        """The reference's ab carried onto each frame by DIS optical flow, with its confidence."""
+        ref_lab = F.interpolate(reference.lab, size=lightness_work.shape[-2:], mode="bilinear", align_corners=False)
+        ref_lab = ref_lab[0].permute(1, 2, 0).numpy()
+        frames = lightness_work[:, 0].cpu().numpy()
+        ab, confidence = zip(*(flow.propagate(frame, ref_lab[..., 0], ref_lab[..., 1:]) for frame in frames))
+        ab_t = torch.from_numpy(np.stack(ab)).permute(0, 3, 1, 2)
+        conf_t = torch.from_numpy(np.stack(confidence)).unsqueeze(1)
+        return ab_t.to(self.device), conf_t.to(self.device)
+
+    def merge(self, lightness: torch.Tensor, lightness_work: torch.Tensor, ab_work: torch.Tensor) -> torch.Tensor:
+        """Guided-upsample ab to full resolution and merge with the original lightness -> RGB uint8 ``(b, H, W, 3)``."""
+        lightness = lightness.to(self.device, torch.float32)
+        ab = guided_upsample(lightness_work, ab_work, lightness)
+        return lab_to_rgb_uint8(torch.cat([lightness, ab], 1))
+
+    def colorize_lightness(self, lightness: torch.Tensor) -> torch.Tensor:
+        """CIE L ``(b, 1, H, W)`` in [0, 100] -> RGB uint8 ``(b, H, W, 3)`` on the colourizer's device."""
+        lightness_work, ab_work = self.predict_ab(lightness)
+        return self.merge(lightness, lightness_work, ab_work)
+
+    def colorize(self, frames) -> np.ndarray:
+        """Gray (or colour, reduced to luma) frames -> RGB uint8 ``(b, h, w, 3)`` numpy."""
+        lightness = gray_to_lightness(to_gray_batch(frames)).unsqueeze(1)
+        return self.colorize_lightness(lightness).cpu().numpy()
+
+    def colorize_photo(self, image, reference=None) -> np.ndarray:
+        """One photo (gray or colour, numpy) -> RGB uint8 ``(h, w, 3)``; optionally set the reference first."""
+        if reference is not None:
+            self.set_reference(reference)
+        return self.colorize(image)[0]

@@ -1,0 +1,135 @@
+"""``vidcolor evaluate``: quality of a model against non-learned baselines on colour clips.
+
+Protocol (../shared/design/evaluation.md): the gray input is L of each frame; the reference is
+the first frame that is not a fade (not dark, not colourless) or, with ``--ref-offset K``, the
+frame K frames after it (the far-reference protocol; the evaluated frames stay the first N).
+The model runs exactly as the CLI runs it (same Colorizer defaults, temporal smoothing on).
+The reference frame itself is left out of the scores when it lies among the evaluated frames:
+every method (flow especially) reproduces it exactly, which says nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import baselines, metrics
+from .color import rgb_uint8_to_lab
+from .colorizer import Colorizer
+from .errors import VidcolorError
+from .images import IMAGE_SUFFIXES, read_image
+from .pipeline import colorize_batches
+
+METHODS = ("model", "gray", "palette", "flow")
+METRICS = ("psnr", "ssim", "ciede2000", "colourfulness_ratio", "cdc")
+
+
+def read_clip(source: Path, count: int) -> list[np.ndarray]:
+    """The first ``count`` RGB uint8 frames of a colour video or a folder of frames."""
+    if source.is_dir():
+        files = sorted(p for p in source.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        return [read_image(p) for p in files[:count]]
+    from .video import read_rgb_frames
+
+    frames = []
+    for _, rgb in read_rgb_frames(source):
+        frames.append(rgb)
+        if len(frames) == count:
+            break
+    return frames
+
+
+def first_content_frame(frames_lab: list[np.ndarray], min_lightness: float = 15.0, min_chroma: float = 5.0) -> int:
+    """Index of the first frame that is neither dark nor colourless (fade-ins are skipped)."""
+    for i, lab in enumerate(frames_lab):
+        if lab[..., 0].mean() > min_lightness and np.hypot(lab[..., 1], lab[..., 2]).mean() > min_chroma:
+            return i
+    raise VidcolorError("no frame is bright and colourful enough to serve as the reference")
+
+
+def to_lab(rgb_uint8: np.ndarray) -> np.ndarray:
+    return rgb_uint8_to_lab(torch.from_numpy(rgb_uint8)[None])[0].permute(1, 2, 0).numpy()
+
+
+def evaluate_clip(source: Path, colorizer: Colorizer, frames: int, ref_offset: int, batch_size: int) -> dict:
+    """Scores of every method on one clip: ``{method: {metric: value}}`` plus bookkeeping."""
+    clip = read_clip(source, frames + ref_offset + 200)
+    if not clip:
+        raise VidcolorError(f"{source}: no frames")
+    labs = [to_lab(rgb) for rgb in clip]
+    ref_index = first_content_frame(labs) + ref_offset
+    if ref_index >= len(clip):
+        raise VidcolorError(f"{source}: the reference frame {ref_index} is past the end of the clip")
+    ground_truth, evaluated_labs = clip[:frames], labs[:frames]
+    reference_rgb, reference_lab = clip[ref_index], labs[ref_index]
+    scored = [i for i in range(len(ground_truth)) if i != ref_index]
+
+    colorizer.set_reference(reference_rgb)
+    lightness = torch.from_numpy(np.stack([lab[..., 0] for lab in evaluated_labs]))[:, None]
+    model_frames = [
+        rgb for batch in colorize_batches(colorizer, lightness.split(batch_size)) for rgb in batch.cpu().numpy()
+    ]
+    outputs = {
+        "model": model_frames,
+        "gray": [baselines.lab_to_rgb_uint8(lab[..., 0], baselines.gray_ab(lab[..., 0])) for lab in evaluated_labs],
+        "palette": [baselines.lab_to_rgb_uint8(lab[..., 0], baselines.palette_ab(lab[..., 0], reference_lab)) for lab in evaluated_labs],
+        "flow": [baselines.lab_to_rgb_uint8(lab[..., 0], baselines.flow_ab(lab[..., 0], reference_lab)) for lab in evaluated_labs],
+    }
+    result = {"source": str(source), "frames": len(ground_truth), "reference_frame": ref_index}
+    for method, frames_rgb in outputs.items():
+        scores = metrics.clip_metrics([frames_rgb[i] for i in scored], [ground_truth[i] for i in scored])
+        # CDC is a property of the sequence: measure it on all evaluated frames.
+        scores["cdc"] = metrics.cdc(frames_rgb)
+        result[method] = {k: scores[k] for k in METRICS}
+    result["cdc_ground_truth"] = metrics.cdc(ground_truth)
+    return result
+
+
+def summarise(results: list[dict]) -> dict:
+    return {
+        method: {metric: float(np.mean([r[method][metric] for r in results])) for metric in METRICS}
+        for method in METHODS
+    }
+
+
+def format_table(results: list[dict], mean: dict) -> str:
+    header = f"{'clip':28s} {'method':8s} " + " ".join(f"{m:>10s}" for m in ("PSNR", "SSIM", "dE2000", "colourful", "CDC"))
+    lines = [header, "-" * len(header)]
+    for name, scores in [(Path(r["source"]).stem, r) for r in results] + [("MEAN", mean)]:
+        for method in METHODS:
+            values = " ".join(
+                f"{scores[method][m]:10.4f}" if m == "cdc" else f"{scores[method][m]:10.3f}" for m in METRICS
+            )
+            lines.append(f"{name[:28]:28s} {method:8s} {values}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="vidcolor evaluate", description=__doc__.splitlines()[0])
+    parser.add_argument("sources", nargs="+", help="colour videos or folders of colour frames")
+    parser.add_argument("--checkpoint", default=None, help="model name or checkpoint (default: the shipped model)")
+    parser.add_argument("--frames", type=int, default=60, help="evaluated frames per clip (default 60)")
+    parser.add_argument("--ref-offset", type=int, default=0, help="reference K frames after the first content frame")
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--json", default="evaluation.json", help="where to write the results (default evaluation.json)")
+    args = parser.parse_args(argv)
+
+    colorizer = Colorizer.from_pretrained(args.checkpoint, device=args.device)
+    results = []
+    for source in map(Path, args.sources):
+        if not source.exists():
+            raise VidcolorError(f"{source}: no such file or folder")
+        results.append(evaluate_clip(source, colorizer, args.frames, args.ref_offset, args.batch_size))
+    mean = summarise(results)
+    print(format_table(results, mean))
+    payload = {"checkpoint": args.checkpoint or "default", "ref_offset": args.ref_offset, "frames": args.frames,
+               "clips": results, "mean": mean}
+    Path(args.json).write_text(json.dumps(payload, indent=2, default=lambda x: None if math.isnan(x) else x))
+    print(f"wrote {args.json}")
+    return 0

@@ -1,0 +1,70 @@
+"""Optical-flow helpers (OpenCV DIS): warp one image onto another and say where to trust it.
+
+Pure functions on numpy arrays. Used to propagate the reference's colours onto a frame (the
+network's flow candidate and the flow baseline) and to carry chroma from frame to frame (temporal
+smoothing). Lightness arrays are ``(h, w)``; anything warped is ``(h, w)`` or ``(h, w, c)``.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+_PRESETS = {
+    "ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST,
+    "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
+    "medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM,
+}
+
+
+def to_uint8(lightness: np.ndarray) -> np.ndarray:
+    """CIE L in [0, 100] -> uint8 [0, 255], the input DIS expects."""
+    return np.clip(lightness * 2.55 + 0.5, 0, 255).astype(np.uint8)
+
+
+def dis_flow(src_u8: np.ndarray, dst_u8: np.ndarray, preset: str = "medium") -> np.ndarray:
+    """Flow ``(h, w, 2)`` such that ``src[y, x]`` matches ``dst[y + fy, x + fx]``.
+
+    Both images are uint8 ``(h, w)`` of the same size.
+    """
+    dis = cv2.DISOpticalFlow_create(_PRESETS[preset])
+    return dis.calc(src_u8, dst_u8, None)
+
+
+def warp(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
+    """Sample ``image`` at ``(x + fx, y + fy)``: bilinear, border replicated."""
+    h, w = flow.shape[:2]
+    grid_x, grid_y = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    return cv2.remap(
+        image, grid_x + flow[..., 0], grid_y + flow[..., 1], cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_REPLICATE,
+    )
+
+
+def photometric_confidence(
+    lightness: np.ndarray, warped_lightness: np.ndarray, sigma: float = 6.0
+) -> np.ndarray:
+    """Per-pixel trust in a warp, in [0, 1], from how well the warped lightness matches.
+
+    ``exp(-(|dL| / sigma)^2)`` on a lightly blurred error, so occluded and newly visible areas
+    (large photometric error) get low confidence. sigma is in L units.
+    """
+    error = cv2.GaussianBlur(np.abs(lightness - warped_lightness).astype(np.float32), (5, 5), 0)
+    return np.exp(-((error / sigma) ** 2)).astype(np.float32)
+
+
+def propagate(
+    lightness: np.ndarray,
+    source_lightness: np.ndarray,
+    source_values: np.ndarray,
+    preset: str = "medium",
+) -> tuple[np.ndarray, np.ndarray]:
+    """Carry ``source_values`` (e.g. ab) from a source image onto a target image along DIS flow.
+
+    ``lightness`` and ``source_lightness`` are CIE L ``(h, w)`` float32 of the same size.
+    Returns the warped values and the photometric confidence ``(h, w)``.
+    """
+    flow = dis_flow(to_uint8(lightness), to_uint8(source_lightness), preset)
+    warped_lightness = warp(source_lightness.astype(np.float32), flow)
+    warped = warp(source_values.astype(np.float32), flow)
+    return warped, photometric_confidence(lightness, warped_lightness)
