@@ -19,6 +19,7 @@ from .network import (
     ReferenceFeatures,
     ab_histogram,
     attend,
+    match_score,
 )
 
 __all__ = [
@@ -29,6 +30,7 @@ __all__ = [
     "ReferenceFeatures",
     "ab_histogram",
     "attend",
+    "match_score",
     "available_models",
     "build_model",
     "config_from_dict",

@@ -141,6 +141,16 @@ def attend(
     return attended_map.to(query.dtype), stats_map.to(query.dtype)
 
 
+def match_score(query: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
+    """How well a reference covers each target: mean over target positions of the best match.
+
+    query ``(b, d, h, w)`` and keys ``(1, d, n)`` are L2-normalised matching features; returns
+    ``(b,)`` in [-1, 1]. Used to pick, per shot, the reference that fits it best.
+    """
+    sim = torch.bmm(query.flatten(2).transpose(1, 2).float(), keys.expand(query.shape[0], -1, -1).float())
+    return sim.amax(dim=-1).mean(dim=-1)
+
+
 class UpStage(nn.Module):
     """x2 upsampling by a 4x4 stride-2 transposed conv, summed with a conv of the encoder skip."""
 
@@ -194,6 +204,10 @@ class Generator(nn.Module):
             [F.avg_pool2d(s2, 2), s3, F.interpolate(s4, size=s3.shape[-2:], mode="bilinear")], 1
         )
         return F.normalize(self.match_proj(hyper), dim=1)
+
+    def match_query(self, lightness: torch.Tensor) -> torch.Tensor:
+        """Matching features ``(b, match_dim, h/4, w/4)`` of target lightness (for :func:`match_score`)."""
+        return self._match_features(self.encoder(lightness))
 
     def encode_reference(self, ref_lightness: torch.Tensor, ref_ab: torch.Tensor) -> ReferenceFeatures:
         """Encode a reference (normalised L ``(b, 1, h, w)`` and ab ``(b, 2, h, w)``) once."""

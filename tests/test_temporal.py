@@ -42,9 +42,27 @@ def test_smoothing_keeps_tracked_chroma_and_takes_new_prediction_where_occluded(
 def test_cut_detector_fires_on_cuts_not_on_motion():
     a, b = textured(seed=1), textured(seed=2)
     frames = [np.roll(a, i, axis=1) for i in range(10)] + [np.roll(b, i, axis=0) for i in range(10)]
-    state = temporal.TemporalState()
-    cuts = [i for i, frame in enumerate(frames) if temporal.step(state, frame, np.zeros(frame.shape + (2,), np.float32))[1]]
+    detector = temporal.CutDetector()
+    cuts = [i for i, frame in enumerate(frames) if detector.update(frame)]
     assert cuts == [0, 10]
+
+
+def test_smoother_resets_at_a_new_shot_and_blends_within_one():
+    lightness = textured()
+    smoother = temporal.Smoother()
+    first = smoother.update(lightness, np.full(lightness.shape + (2,), 30.0, np.float32), new_shot=True)
+    assert np.all(first == 30.0)
+    blended = smoother.update(lightness, np.full_like(first, -30.0), new_shot=False)
+    assert blended.mean() > 0  # the static frame keeps mostly the previous chroma
+    reset = smoother.update(lightness, np.full_like(first, -30.0), new_shot=True)
+    assert np.all(reset == -30.0)
+
+
+def test_flicker_is_the_mean_absolute_chroma_change():
+    a = np.zeros((4, 4, 2), np.float32)
+    assert temporal.flicker(None, a, new_shot=False) == 0.0
+    assert temporal.flicker(a, a + 3, new_shot=False) == pytest.approx(3.0)
+    assert temporal.flicker(a, a + 3, new_shot=True) == 0.0
 
 
 def test_cut_threshold_adapts_to_fast_motion():

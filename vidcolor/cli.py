@@ -9,7 +9,9 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import re
 import sys
 import time
 import warnings
@@ -44,10 +46,15 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="other commands: vidcolor example | train | evaluate  (see `vidcolor COMMAND --help`)",
     )
     parser.add_argument("input", help="video or photo to colourise")
-    parser.add_argument("-r", "--reference", required=True, help="colour reference image")
+    parser.add_argument(
+        "-r", "--reference", required=True, action="append",
+        help="colour reference image or folder of images; repeat for several (the best match is "
+        "chosen per shot) or pin one to a time: --reference 0:00=a.jpg --reference 1:30=b.jpg",
+    )
     parser.add_argument("-o", "--output", help="output path (default: <input stem>_color<ext>)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
+    parser.add_argument("--report", help="write a JSON report: shots, chosen references, scene cuts, flicker, CDC")
     _add_run_options(parser)
     enc = parser.add_argument_group("encoder")
     enc.add_argument("--codec", default="libx264", help="video codec (default libx264)")
@@ -59,6 +66,44 @@ def build_parser() -> argparse.ArgumentParser:
 
 def default_output(input_path: Path) -> Path:
     return input_path.with_name(f"{input_path.stem}_color{input_path.suffix}")
+
+
+_TIME = re.compile(r"^\d+(:\d{1,2}){0,2}(\.\d+)?$")
+
+
+def parse_time(text: str) -> float:
+    """``SS``, ``MM:SS`` or ``HH:MM:SS`` (fractions allowed) -> seconds."""
+    seconds = 0.0
+    for part in text.split(":"):
+        seconds = seconds * 60 + float(part)
+    return seconds
+
+
+def parse_references(values: list[str]) -> tuple[list[Path], list[tuple[float, int]]]:
+    """``--reference`` values -> image paths and ``(seconds, index)`` pins.
+
+    A value is an image, a folder of images (all of them, sorted by name) or ``TIME=IMAGE``.
+    Either every reference is pinned or none is.
+    """
+    from .images import IMAGE_SUFFIXES
+
+    paths: list[Path] = []
+    pins: list[tuple[float, int]] = []
+    for value in values:
+        time_text, sep, rest = value.partition("=")
+        if sep and _TIME.match(time_text):
+            pins.append((parse_time(time_text), len(paths)))
+            paths.append(Path(rest))
+        elif Path(value).is_dir():
+            found = sorted(p for p in Path(value).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+            if not found:
+                raise VidcolorError(f"{value}: the reference folder holds no images")
+            paths.extend(found)
+        else:
+            paths.append(Path(value))
+    if pins and len(pins) != len(paths):
+        raise VidcolorError("pin every reference to a time (TIME=IMAGE) or none of them")
+    return paths, pins
 
 
 def check_paths(input_path: Path, output_path: Path, overwrite: bool) -> None:
@@ -82,11 +127,16 @@ def colorize_command(args: argparse.Namespace) -> int:
     input_path = Path(args.input)
     output_path = Path(args.output) if args.output else default_output(input_path)
     check_paths(input_path, output_path, args.overwrite)
-    reference = read_image(args.reference)
+    reference_paths, pins = parse_references(args.reference)
+    references = [read_image(path) for path in reference_paths]
+    if args.report and Path(args.report).resolve() in (input_path.resolve(), output_path.resolve()):
+        raise VidcolorError(f"{args.report}: the report would overwrite the input or the output")
     started = time.perf_counter()
     if is_image_path(input_path):
+        if args.report:
+            raise VidcolorError("--report applies to videos, not photos")
         colorizer = Colorizer.from_pretrained(args.model, device=args.device, work_size=args.work_size)
-        colorizer.set_reference(reference)
+        colorizer.set_references(references)
         write_image(output_path, colorizer.colorize_photo(read_image(input_path)))
         if not args.quiet:
             print(f"coloured 1 photo in {time.perf_counter() - started:.1f} s -> {output_path}", file=sys.stderr)
@@ -94,18 +144,23 @@ def colorize_command(args: argparse.Namespace) -> int:
 
     from tqdm import tqdm
 
-    from .pipeline import colorize_video
+    from .pipeline import ReferencePin, colorize_video
     from .video import EncoderOptions, probe
 
     info = probe(input_path)
     encoder = EncoderOptions(codec=args.codec, crf=args.crf, preset=args.preset, pix_fmt=args.pix_fmt)
     colorizer = Colorizer.from_pretrained(args.model, device=args.device, work_size=args.work_size)
-    colorizer.set_reference(reference)
+    colorizer.set_references(references)
     with tqdm(total=info.frame_count, unit="frame", disable=args.quiet, file=sys.stderr, dynamic_ncols=True) as bar:
         report = colorize_video(
             input_path, output_path, colorizer, batch_size=args.batch_size, encoder=encoder,
-            smooth=args.temporal == "flow", on_frames=bar.update, info=info,
+            smooth=args.temporal == "flow", pins=[ReferencePin(sec, i) for sec, i in pins],
+            measure_cdc=bool(args.report), on_frames=bar.update, info=info,
         )
+    if args.report:
+        payload = report.to_dict()
+        payload["references"] = [str(path) for path in reference_paths]
+        write_json(Path(args.report), payload)
     seconds = time.perf_counter() - started
     if not args.quiet:
         print(
@@ -113,6 +168,13 @@ def colorize_command(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     return 0
+
+
+def write_json(path: Path, payload: dict) -> None:
+    """Write JSON under a temporary name, then rename."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(payload, indent=2))
+    tmp.replace(path)
 
 
 def example_command(argv: list[str]) -> int:

@@ -5,6 +5,9 @@
     colorizer.set_reference(reference_rgb_uint8)     # encoded once, reused for every frame
     rgb_uint8 = colorizer.colorize(gray_frames)      # (b, h, w) or (h, w) -> (b, h, w, 3)
 
+Several references: ``set_references([a, b, c])`` encodes each once; ``choose_reference(frame)``
+makes the best-matching one active (the video pipeline does this at every scene cut).
+
 Inside: the network predicts ab at a working resolution (short side ``work_size``); ab is
 upsampled by a guided filter steered by the full-resolution lightness and merged with the
 ORIGINAL lightness, so every detail of the source is kept and only chroma comes from the model.
@@ -25,7 +28,7 @@ from . import flow
 from .color import denormalize_ab, gray_to_lightness, lab_to_rgb_uint8, normalize_ab, normalize_lightness, rgb_to_lab
 from .errors import ReferenceWarning, VidcolorError
 from .guided import guided_upsample
-from .models import Generator, ModelNotFoundError, ReferenceFeatures, load_model
+from .models import Generator, ModelNotFoundError, ReferenceFeatures, load_model, match_score
 
 # Below this mean chroma (Lab units) a reference is called colourless.
 COLOURLESS_CHROMA = 4.0
@@ -82,7 +85,8 @@ class Colorizer:
         self.device = resolve_device(device)
         self.model = model.to(self.device).eval()
         self.work_size = work_size
-        self.reference: Reference | None = None
+        self.references: list[Reference] = []
+        self.active = 0  # index of the reference used for the frames that follow
 
     @classmethod
     def from_pretrained(
@@ -126,31 +130,54 @@ class Colorizer:
 
     def set_reference(self, image) -> None:
         """Use this colour image (RGB uint8 ``(h, w, 3)``) for the frames that follow."""
-        self.reference = self.prepare_reference(image)
+        self.set_references([image])
+
+    def set_references(self, images) -> None:
+        """Encode several colour references once each; the first is active until one is chosen."""
+        if not images:
+            raise VidcolorError("at least one reference image is needed")
+        self.references = [self.prepare_reference(image) for image in images]
+        self.active = 0
+
+    @property
+    def reference(self) -> Reference:
+        if not self.references:
+            raise VidcolorError("no reference set: call set_reference(image) first")
+        return self.references[self.active]
+
+    def reference_scores(self, lightness_work: torch.Tensor) -> list[float]:
+        """How well each reference matches working-resolution lightness ``(b, 1, h, w)`` (L units).
+
+        The mean best cosine similarity of the frames' matching features against each reference's
+        keys (see :func:`vidcolor.models.match_score`), averaged over the batch.
+        """
+        with torch.inference_mode():
+            query = self.model.match_query(normalize_lightness(lightness_work.to(self.device, torch.float32)))
+            return [float(match_score(query, ref.features.keys).mean()) for ref in self.references]
+
+    def choose_reference(self, lightness_work: torch.Tensor) -> int:
+        """Make the reference that best matches these frames active; returns its index."""
+        if len(self.references) > 1:
+            scores = self.reference_scores(lightness_work)
+            self.active = max(range(len(scores)), key=scores.__getitem__)
+        return self.active
 
     # ---- colourisation
 
-    def _require_reference(self) -> Reference:
-        if self.reference is None:
-            raise VidcolorError("no reference set: call set_reference(image) first")
-        return self.reference
-
-    def predict_ab(self, lightness: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Working-resolution prediction for full-resolution lightness ``(b, 1, H, W)`` (L units).
-
-        Returns ``(lightness_work, ab_work)``: the downsampled lightness ``(b, 1, h, w)`` and the
-        predicted ab ``(b, 2, h, w)`` in Lab units, both on the colourizer's device.
-        """
-        reference = self._require_reference()
+    def working_lightness(self, lightness: torch.Tensor) -> torch.Tensor:
+        """Full-resolution lightness ``(b, 1, H, W)`` -> the working resolution, on the device."""
         lightness = lightness.to(self.device, torch.float32)
-        shape = working_shape(*lightness.shape[-2:], self.work_size)
-        lightness_work = F.interpolate(lightness, size=shape, mode="area")
+        return F.interpolate(lightness, size=working_shape(*lightness.shape[-2:], self.work_size), mode="area")
+
+    def predict_ab(self, lightness_work: torch.Tensor) -> torch.Tensor:
+        """ab ``(b, 2, h, w)`` in Lab units for working-resolution lightness ``(b, 1, h, w)``."""
+        reference = self.reference
         flow_ab, confidence = self._flow_candidate(lightness_work, reference)
         with torch.inference_mode():
             ab = self.model(
                 normalize_lightness(lightness_work), reference.features, normalize_ab(flow_ab), confidence
             )[-1]
-        return lightness_work, denormalize_ab(ab.float())
+        return denormalize_ab(ab.float())
 
     def _flow_candidate(self, lightness_work: torch.Tensor, reference: Reference) -> tuple[torch.Tensor, torch.Tensor]:
         """The reference's ab carried onto each frame by DIS optical flow, with its confidence."""
@@ -170,8 +197,8 @@ class Colorizer:
 
     def colorize_lightness(self, lightness: torch.Tensor) -> torch.Tensor:
         """CIE L ``(b, 1, H, W)`` in [0, 100] -> RGB uint8 ``(b, H, W, 3)`` on the colourizer's device."""
-        lightness_work, ab_work = self.predict_ab(lightness)
-        return self.merge(lightness, lightness_work, ab_work)
+        lightness_work = self.working_lightness(lightness)
+        return self.merge(lightness, lightness_work, self.predict_ab(lightness_work))
 
     def colorize(self, frames) -> np.ndarray:
         """Gray (or colour, reduced to luma) frames -> RGB uint8 ``(b, h, w, 3)`` numpy."""
@@ -179,7 +206,12 @@ class Colorizer:
         return self.colorize_lightness(lightness).cpu().numpy()
 
     def colorize_photo(self, image, reference=None) -> np.ndarray:
-        """One photo (gray or colour, numpy) -> RGB uint8 ``(h, w, 3)``; optionally set the reference first."""
+        """One photo (gray or colour, numpy) -> RGB uint8 ``(h, w, 3)``; optionally set the reference first.
+
+        With several references set, the best-matching one is used.
+        """
         if reference is not None:
             self.set_reference(reference)
-        return self.colorize(image)[0]
+        lightness = gray_to_lightness(to_gray_batch(image)).unsqueeze(1)
+        self.choose_reference(self.working_lightness(lightness))
+        return self.colorize_lightness(lightness)[0].cpu().numpy()

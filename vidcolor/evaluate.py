@@ -56,7 +56,9 @@ def to_lab(rgb_uint8: np.ndarray) -> np.ndarray:
     return rgb_uint8_to_lab(torch.from_numpy(rgb_uint8)[None])[0].permute(1, 2, 0).numpy()
 
 
-def evaluate_clip(source: Path, colorizer: Colorizer, frames: int, ref_offset: int, batch_size: int) -> dict:
+def evaluate_clip(
+    source: Path, colorizer: Colorizer, frames: int, ref_offset: int, batch_size: int, smooth: bool = True
+) -> dict:
     """Scores of every method on one clip: ``{method: {metric: value}}`` plus bookkeeping."""
     clip = read_clip(source, frames + ref_offset + 200)
     if not clip:
@@ -72,7 +74,9 @@ def evaluate_clip(source: Path, colorizer: Colorizer, frames: int, ref_offset: i
     colorizer.set_reference(reference_rgb)
     lightness = torch.from_numpy(np.stack([lab[..., 0] for lab in evaluated_labs]))[:, None]
     model_frames = [
-        rgb for batch in colorize_batches(colorizer, lightness.split(batch_size)) for rgb in batch.cpu().numpy()
+        rgb
+        for batch in colorize_batches(colorizer, ((part, None) for part in lightness.split(batch_size)), smooth=smooth)
+        for rgb in batch.cpu().numpy()
     ]
     outputs = {
         "model": model_frames,
@@ -117,6 +121,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--ref-offset", type=int, default=0, help="reference K frames after the first content frame")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--temporal", choices=["flow", "off"], default="flow", help="the model's chroma smoothing")
     parser.add_argument("--json", default="evaluation.json", help="where to write the results (default evaluation.json)")
     args = parser.parse_args(argv)
 
@@ -125,10 +130,13 @@ def main(argv: list[str]) -> int:
     for source in map(Path, args.sources):
         if not source.exists():
             raise VidcolorError(f"{source}: no such file or folder")
-        results.append(evaluate_clip(source, colorizer, args.frames, args.ref_offset, args.batch_size))
+        results.append(
+            evaluate_clip(source, colorizer, args.frames, args.ref_offset, args.batch_size, args.temporal == "flow")
+        )
     mean = summarise(results)
     print(format_table(results, mean))
     payload = {"checkpoint": args.checkpoint or "default", "ref_offset": args.ref_offset, "frames": args.frames,
+               "temporal": args.temporal,
                "clips": results, "mean": mean}
     Path(args.json).write_text(json.dumps(payload, indent=2, default=lambda x: None if math.isnan(x) else x))
     print(f"wrote {args.json}")

@@ -116,6 +116,33 @@ def js_divergence(p: np.ndarray, q: np.ndarray) -> np.ndarray:
     return np.clip(0.5 * _kl_to_m(p) + 0.5 * _kl_to_m(q), 0.0, 1.0)
 
 
+class CdcAccumulator:
+    """CDC computed frame by frame, holding only the last ``max(CDC_OFFSETS)`` histograms.
+
+    ``add(frame)`` for each RGB uint8 frame in order, then ``value()``; memory stays flat for
+    films of any length. See :func:`cdc` for the definition.
+    """
+
+    def __init__(self) -> None:
+        self._recent: list[np.ndarray] = []  # newest last, at most max(CDC_OFFSETS)
+        self._sums = {d: np.zeros(3) for d in CDC_OFFSETS}
+        self._counts = dict.fromkeys(CDC_OFFSETS, 0)
+        self.frames = 0
+
+    def add(self, rgb_uint8: np.ndarray) -> None:
+        histogram = channel_histograms(rgb_uint8)
+        for d in CDC_OFFSETS:
+            if d <= len(self._recent):
+                self._sums[d] += js_divergence(self._recent[-d], histogram)
+                self._counts[d] += 1
+        self._recent = (self._recent + [histogram])[-max(CDC_OFFSETS) :]
+        self.frames += 1
+
+    def value(self) -> float:
+        per_offset = [self._sums[d] / self._counts[d] for d in CDC_OFFSETS if d < self.frames]
+        return float(np.mean(per_offset, axis=0).mean()) if per_offset else 0.0
+
+
 def cdc(frames: Sequence[np.ndarray]) -> float:
     """Colour distribution consistency of a clip of RGB ``(h, w, 3)`` uint8 frames; lower is better.
 
@@ -128,16 +155,10 @@ def cdc(frames: Sequence[np.ndarray]) -> float:
     equally weighted; a single frame (or none) gives 0.0. Histograms are computed once per frame.
     Ground-truth video scores above 0 too, so report ``cdc(ground_truth)`` beside it.
     """
-    if len(frames) < 2:
-        return 0.0
-    histograms = np.stack([channel_histograms(frame) for frame in frames])  # (n, 3, 256)
-    n = len(frames)
-    per_offset = [
-        js_divergence(histograms[:-d], histograms[d:]).mean(axis=0)  # (3,), mean over t
-        for d in CDC_OFFSETS
-        if d < n
-    ]
-    return float(np.mean(per_offset, axis=0).mean())
+    accumulator = CdcAccumulator()
+    for frame in frames:
+        accumulator.add(frame)
+    return accumulator.value()
 
 
 def clip_metrics(

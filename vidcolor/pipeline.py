@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from . import temporal
+from . import metrics, temporal
 from .color import gray_to_lightness
 from .colorizer import Colorizer
 from .video import EncoderOptions, VideoInfo, VideoWriter, probe, read_gray_frames
@@ -26,41 +26,141 @@ _DONE = object()
 
 
 @dataclass
+class Shot:
+    """One shot of the output: its first frame and the reference it was coloured from."""
+
+    start: int
+    reference: int
+
+
+@dataclass
 class RunReport:
-    """What a run did: frames, the shots found, and per-frame chroma energy (mean |ab|)."""
+    """What a run did, frame by frame; ``to_dict()`` is what ``--report`` writes.
+
+    ``scene_cuts`` are the frame indices where a new shot starts (not 0); ``chroma_energy`` is
+    each output frame's mean |ab| and ``flicker`` its mean |ab| change from the previous frame
+    (Lab units, working resolution, 0 at a shot start); ``cdc`` is the output's colour
+    distribution consistency (lower = steadier colours).
+    """
 
     frames: int = 0
-    scene_cuts: list[int] = field(default_factory=list)
+    shots: list[Shot] = field(default_factory=list)
     chroma_energy: list[float] = field(default_factory=list)
+    flicker: list[float] = field(default_factory=list)
+    cdc: float | None = None
+
+    @property
+    def scene_cuts(self) -> list[int]:
+        return [shot.start for shot in self.shots[1:]]
+
+    def to_dict(self) -> dict:
+        return {
+            "frames": self.frames,
+            "shots": [{"start": s.start, "reference": s.reference} for s in self.shots],
+            "scene_cuts": self.scene_cuts,
+            "cdc": self.cdc,
+            "mean_flicker": float(np.mean(self.flicker)) if self.flicker else 0.0,
+            "chroma_energy": self.chroma_energy,
+            "flicker": self.flicker,
+        }
+
+
+@dataclass(frozen=True)
+class ReferencePin:
+    """Use reference ``index`` from ``seconds`` on (until the next pin)."""
+
+    seconds: float
+    index: int
+
+
+def pinned_reference(pins: Sequence[ReferencePin], seconds: float) -> int:
+    """The reference pinned for a frame at ``seconds``: the last pin at or before it (else the first pin)."""
+    ordered = sorted(pins, key=lambda pin: pin.seconds)
+    chosen = ordered[0].index
+    for pin in ordered:
+        if pin.seconds <= seconds:
+            chosen = pin.index
+    return chosen
+
+
+def shot_starts(
+    detector: temporal.CutDetector,
+    lightness_work: np.ndarray,
+    seconds: Sequence[float] | None,
+    pins: Sequence[ReferencePin],
+    current_pin: int | None,
+) -> tuple[list[int | None], int | None]:
+    """For each frame of a batch: None, or the pinned reference index (-1 if unpinned) where a shot starts.
+
+    A shot starts at a detected scene cut, and where the time passes a pin (a new pinned
+    reference). Returns the per-frame markers and the pin in force after the batch.
+    """
+    starts: list[int | None] = []
+    for i, frame in enumerate(lightness_work):
+        cut = detector.update(frame)
+        pin = pinned_reference(pins, seconds[i]) if pins and seconds is not None else None
+        if cut or pin != current_pin:
+            starts.append(-1 if pin is None else pin)
+        else:
+            starts.append(None)
+        current_pin = pin
+    return starts, current_pin
 
 
 def colorize_batches(
     colorizer: Colorizer,
-    lightness_batches: Iterable[torch.Tensor],
+    batches: Iterable[tuple[torch.Tensor, Sequence[float] | None]],
     smooth: bool = True,
     report: RunReport | None = None,
+    pins: Sequence[ReferencePin] = (),
+    measure_cdc: bool = False,
 ) -> Iterator[torch.Tensor]:
-    """Colourise consecutive batches of one clip: CIE L ``(b, 1, H, W)`` -> RGB uint8 ``(b, H, W, 3)``.
+    """Colourise consecutive batches of one clip: ``(lightness, seconds)`` -> RGB uint8 ``(b, H, W, 3)``.
 
-    Carries the temporal state (flow smoothing, cut detection) across batches, so the result
-    does not depend on the batch size.
+    ``lightness`` is CIE L ``(b, 1, H, W)``; ``seconds`` the frames' presentation times (needed
+    only with ``pins``). Each shot (split at scene cuts and pin times) is coloured from its
+    pinned reference, or else the one that matches its first frame best. The temporal state
+    (cut detection, flow smoothing) is carried across batches, so the result does not depend on
+    the batch size. ``measure_cdc`` fills ``report.cdc`` (it costs a histogram per output frame).
     """
-    state = temporal.TemporalState()
+    detector, smoother = temporal.CutDetector(), temporal.Smoother()
     report = report if report is not None else RunReport()
-    for lightness in lightness_batches:
-        lightness_work, ab_work = colorizer.predict_ab(lightness)
+    cdc = metrics.CdcAccumulator()
+    current_pin: int | None = None
+    for lightness, seconds in batches:
+        lightness_work = colorizer.working_lightness(lightness)
         l_np = lightness_work[:, 0].cpu().numpy()
-        ab_np = ab_work.permute(0, 2, 3, 1).cpu().numpy()
+        starts, current_pin = shot_starts(detector, l_np, seconds, pins, current_pin)
+        # Predict each run of frames that shares a reference in one model call.
+        bounds = [i for i, start in enumerate(starts) if start is not None and i > 0] + [len(starts)]
+        ab_parts, begin = [], 0
+        for end in bounds:
+            marker = starts[begin]
+            if marker is not None:
+                if marker >= 0:
+                    colorizer.active = marker
+                else:
+                    colorizer.choose_reference(lightness_work[begin : begin + 1])
+                report.shots.append(Shot(report.frames + begin, colorizer.active))
+            ab_parts.append(colorizer.predict_ab(lightness_work[begin:end]))
+            begin = end
+        ab_np = torch.cat(ab_parts).permute(0, 2, 3, 1).cpu().numpy()
         smoothed = []
         for i in range(ab_np.shape[0]):
-            ab, cut = temporal.step(state, l_np[i], ab_np[i], smooth=smooth)
-            if cut and report.frames > 0:
-                report.scene_cuts.append(report.frames)
+            new_shot = starts[i] is not None
+            previous = smoother.ab
+            ab = smoother.update(l_np[i], ab_np[i], new_shot, enabled=smooth)
+            report.flicker.append(temporal.flicker(previous, ab, new_shot))
             report.chroma_energy.append(float(np.abs(ab).mean()))
-            report.frames += 1
             smoothed.append(ab)
+        report.frames += len(smoothed)
         ab_work = torch.from_numpy(np.stack(smoothed)).permute(0, 3, 1, 2).to(lightness_work.device)
-        yield colorizer.merge(lightness, lightness_work, ab_work)
+        rgb = colorizer.merge(lightness, lightness_work, ab_work)
+        if measure_cdc:
+            for frame in rgb.cpu().numpy():
+                cdc.add(frame)
+            report.cdc = cdc.value()
+        yield rgb
 
 
 class _Stage(threading.Thread):
@@ -108,13 +208,17 @@ def colorize_video(
     batch_size: int = 8,
     encoder: EncoderOptions = EncoderOptions(),
     smooth: bool = True,
+    pins: Sequence[ReferencePin] = (),
+    measure_cdc: bool = False,
     on_frames: Callable[[int], None] | None = None,
     info: VideoInfo | None = None,
 ) -> RunReport:
     """Colourise a video file; audio, subtitles and metadata are copied. Returns a RunReport.
 
-    The output appears under ``output_path`` only when complete. ``on_frames(n)`` is called
-    after each batch of ``n`` frames is handed to the encoder (progress bars).
+    The colorizer's references (``set_references``) are chosen per shot, or by ``pins``
+    (seconds from the first frame). The output appears under ``output_path`` only when
+    complete. ``on_frames(n)`` is called after each batch of ``n`` frames is handed to the
+    encoder (progress bars).
     """
     info = info or probe(input_path)
     stop = threading.Event()
@@ -123,23 +227,27 @@ def colorize_video(
     report = RunReport()
 
     def decode() -> None:
-        grays, pts = [], []
+        grays, pts, seconds = [], [], []
+        start: float | None = None
         for frame in read_gray_frames(input_path):
+            time = frame.time if frame.time is not None else frame.index / float(info.fps or 25)
+            start = time if start is None else start
             grays.append(frame.gray)
             pts.append(frame.pts)
+            seconds.append(time - start)
             if len(grays) == batch_size:
-                if not _put(decoded, (np.stack(grays), pts), stop):
+                if not _put(decoded, (np.stack(grays), pts, seconds), stop):
                     return
-                grays, pts = [], []
+                grays, pts, seconds = [], [], []
         if grays:
-            _put(decoded, (np.stack(grays), pts), stop)
+            _put(decoded, (np.stack(grays), pts, seconds), stop)
         _put(decoded, _DONE, stop)
 
-    def batches() -> Iterator[torch.Tensor]:
+    def batches() -> Iterator[tuple[torch.Tensor, list[float]]]:
         while (item := _get(decoded, stop)) is not _DONE:
-            gray, pts = item
+            gray, pts, seconds = item
             pts_batches.put(pts)
-            yield gray_to_lightness(torch.from_numpy(gray)).unsqueeze(1)
+            yield gray_to_lightness(torch.from_numpy(gray)).unsqueeze(1), seconds
 
     def encode(writer: VideoWriter) -> None:
         while (item := _get(encoded, stop)) is not _DONE:
@@ -155,7 +263,9 @@ def colorize_video(
         for stage in stages:
             stage.start()
         try:
-            for rgb in colorize_batches(colorizer, batches(), smooth=smooth, report=report):
+            for rgb in colorize_batches(
+                colorizer, batches(), smooth=smooth, report=report, pins=pins, measure_cdc=measure_cdc
+            ):
                 if not _put(encoded, (rgb.cpu().numpy(), pts_batches.get()), stop):
                     break
             _put(encoded, _DONE, stop)

@@ -61,26 +61,44 @@ def is_cut(score: float, recent_scores: list[float], minimum: float = 0.12, fact
 
 
 @dataclass
-class TemporalState:
-    """What the causal filter carries from one frame to the next."""
+class CutDetector:
+    """Scene-cut detection state: the last frame's signature and recent frame-to-frame scores."""
 
-    lightness: np.ndarray | None = None
-    ab: np.ndarray | None = None
     signature: np.ndarray | None = None
     recent_scores: list[float] = field(default_factory=list)
     history: int = 24
 
+    def update(self, lightness: np.ndarray) -> bool:
+        """Feed the next frame's lightness ``(h, w)``; True when it starts a new shot (the first frame does)."""
+        signature = thumbnail(lightness)
+        cut = self.signature is None
+        if not cut:
+            score = cut_score(self.signature, signature)
+            cut = is_cut(score, self.recent_scores)
+            # After a cut the previous shot's motion level says nothing about the new one.
+            self.recent_scores = [] if cut else (self.recent_scores + [score])[-self.history :]
+        self.signature = signature
+        return cut
 
-def step(state: TemporalState, lightness: np.ndarray, ab_predicted: np.ndarray, smooth: bool = True) -> tuple[np.ndarray, bool]:
-    """Advance the filter by one frame; returns the output ab and whether a new shot starts here."""
-    signature = thumbnail(lightness)
-    cut = state.signature is None
-    if state.signature is not None:
-        score = cut_score(state.signature, signature)
-        cut = is_cut(score, state.recent_scores)
-        state.recent_scores = [] if cut else (state.recent_scores + [score])[-state.history :]
-    ab = ab_predicted
-    if smooth and not cut and state.ab is not None:
-        ab = smooth_ab(lightness, ab_predicted, state.lightness, state.ab)
-    state.lightness, state.ab, state.signature = lightness, ab, signature
-    return ab, cut
+
+@dataclass
+class Smoother:
+    """The causal chroma filter's memory: the previous output frame at working resolution."""
+
+    lightness: np.ndarray | None = None
+    ab: np.ndarray | None = None
+
+    def update(self, lightness: np.ndarray, ab_predicted: np.ndarray, new_shot: bool, enabled: bool = True) -> np.ndarray:
+        """Output ab for this frame; never blends across a shot boundary."""
+        ab = ab_predicted
+        if enabled and not new_shot and self.ab is not None:
+            ab = smooth_ab(lightness, ab_predicted, self.lightness, self.ab)
+        self.lightness, self.ab = lightness, ab
+        return ab
+
+
+def flicker(previous_ab: np.ndarray | None, ab: np.ndarray, new_shot: bool) -> float:
+    """Frame-to-frame chroma change: mean |ab_t - ab_(t-1)| in Lab units (0 at the start of a shot)."""
+    if previous_ab is None or new_shot:
+        return 0.0
+    return float(np.abs(ab - previous_ab).mean())
