@@ -2,7 +2,15 @@ import numpy as np
 import torch
 from skimage import color as skcolor
 
-from vidcolor.color import gray_to_lightness, lab_to_rgb, lab_to_rgb_uint8, rgb_to_lab, rgb_uint8_to_lab
+from vidcolor.color import (
+    gray_to_lightness,
+    gray_to_lightness_numpy,
+    lab_hwc_to_rgb_uint8,
+    lab_to_rgb,
+    lab_to_rgb_uint8,
+    rgb_to_lab,
+    rgb_uint8_to_lab,
+)
 
 
 def random_rgb(seed=0, shape=(2, 3, 32, 48)):
@@ -34,3 +42,12 @@ def test_gray_lightness_equals_lab_of_neutral_rgb():
 def test_uint8_helpers_are_channels_last_and_exact_on_round_trip():
     rgb_uint8 = torch.from_numpy(np.random.default_rng(2).integers(0, 256, (1, 8, 9, 3), dtype=np.uint8))
     assert torch.equal(lab_to_rgb_uint8(rgb_uint8_to_lab(rgb_uint8)), rgb_uint8)
+
+
+def test_numpy_fast_paths_match_the_torch_maths():
+    gray = np.random.default_rng(3).random((2, 17, 23), dtype=np.float32)
+    assert np.abs(gray_to_lightness_numpy(gray) - gray_to_lightness(torch.from_numpy(gray)).numpy()).max() < 0.01
+    rgb_uint8 = torch.from_numpy(np.random.default_rng(4).integers(0, 256, (1, 16, 16, 3), dtype=np.uint8))
+    lab = rgb_uint8_to_lab(rgb_uint8)
+    fast = lab_hwc_to_rgb_uint8(lab[0].permute(1, 2, 0).numpy())
+    assert np.abs(fast.astype(int) - rgb_uint8[0].numpy()).max() <= 1

@@ -3,7 +3,8 @@ import pytest
 import torch
 
 from vidcolor import Colorizer, ReferenceWarning, VidcolorError
-from vidcolor.color import rgb_uint8_to_lab
+from vidcolor.color import lab_to_rgb_uint8, rgb_uint8_to_lab
+from vidcolor.guided import guided_upsample
 from vidcolor.colorizer import to_gray_batch, working_shape
 from vidcolor.models import build_model
 
@@ -70,3 +71,13 @@ def test_reference_checks():
 def test_unknown_model_is_a_clear_error():
     with pytest.raises(VidcolorError, match="shipped models"):
         Colorizer.from_pretrained("no-such-model")
+
+
+def test_cpu_merge_matches_the_device_path(colorizer):
+    lightness = torch.rand(2, 1, 45, 61) * 100
+    lightness_work = colorizer.working_lightness(lightness)
+    ab_work = torch.randn(2, 2, *lightness_work.shape[-2:]) * 15
+    fast = colorizer.merge(lightness, lightness_work, ab_work).numpy()
+    ab_full = guided_upsample(lightness_work, ab_work, lightness)
+    reference = lab_to_rgb_uint8(torch.cat([lightness, ab_full], 1)).numpy()
+    assert np.abs(fast.astype(int) - reference).mean() < 0.05 and np.abs(fast.astype(int) - reference).max() <= 2

@@ -1,13 +1,21 @@
 """Batched sRGB <-> CIE Lab (D65) conversions in torch, plus the network's normalisation.
 
-Every function is pure, works on any device and dtype (float32 recommended), and takes
+Every torch function is pure, works on any device and dtype (float32 recommended), and takes
 channel-first batches: ``rgb`` is ``(b, 3, h, w)`` in [0, 1], ``lab`` is ``(b, 3, h, w)`` with
 L in [0, 100] and a, b roughly in [-110, 110]. The maths follows scikit-image's ``rgb2lab`` /
 ``lab2rgb`` (sRGB companding, D65 white, CIE 1976 L*a*b*), which the tests check against.
+
+Two numpy fast paths serve the full-resolution steps of the video pipeline on a CPU, where
+torch's elementwise maths is the bottleneck (about 10x slower at 1080p): a lookup table for
+gray -> L and OpenCV's Lab -> RGB, both checked against the torch versions in the tests.
 """
 
 from __future__ import annotations
 
+import functools
+
+import cv2
+import numpy as np
 import torch
 
 # sRGB (linear) -> XYZ, D65 reference white.
@@ -98,3 +106,27 @@ def normalize_ab(ab: torch.Tensor) -> torch.Tensor:
 def denormalize_ab(ab_normalized: torch.Tensor) -> torch.Tensor:
     """The network's ab (tanh output) -> Lab units."""
     return ab_normalized * AB_SCALE
+
+
+@functools.cache
+def _gray_to_lightness_table() -> np.ndarray:
+    return gray_to_lightness(torch.linspace(0.0, 1.0, 65536, dtype=torch.float64)).float().numpy()
+
+
+def gray_to_lightness_numpy(gray: np.ndarray) -> np.ndarray:
+    """:func:`gray_to_lightness` for a numpy array of gray levels in [0, 1], via a 16-bit lookup table.
+
+    Error below 0.01 L (the table's step); about 10x faster than the torch maths on a CPU.
+    """
+    index = np.clip(gray * 65535.0 + 0.5, 0, 65535).astype(np.uint16)
+    return _gray_to_lightness_table().take(index)
+
+
+def lab_hwc_to_rgb_uint8(lab: np.ndarray) -> np.ndarray:
+    """One Lab image ``(h, w, 3)`` float32 (channels last) -> RGB uint8 ``(h, w, 3)`` with OpenCV.
+
+    The same D65 / sRGB maths as :func:`lab_to_rgb`, up to out-of-gamut clipping details.
+    """
+    rgb = cv2.cvtColor(np.ascontiguousarray(lab, dtype=np.float32), cv2.COLOR_Lab2RGB)
+    np.clip(rgb, 0.0, 1.0, out=rgb)
+    return cv2.convertScaleAbs(rgb, alpha=255.0)  # rounds to nearest

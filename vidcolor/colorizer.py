@@ -25,9 +25,17 @@ import torch
 import torch.nn.functional as F
 
 from . import flow
-from .color import denormalize_ab, gray_to_lightness, lab_to_rgb_uint8, normalize_ab, normalize_lightness, rgb_to_lab
+from .color import (
+    denormalize_ab,
+    gray_to_lightness,
+    lab_hwc_to_rgb_uint8,
+    lab_to_rgb_uint8,
+    normalize_ab,
+    normalize_lightness,
+    rgb_to_lab,
+)
 from .errors import ReferenceWarning, VidcolorError
-from .guided import guided_upsample
+from .guided import guided_coefficients, guided_upsample, guided_upsample_hwc
 from .models import Generator, ModelNotFoundError, ReferenceFeatures, load_model, match_score
 
 # Below this mean chroma (Lab units) a reference is called colourless.
@@ -169,18 +177,27 @@ class Colorizer:
         lightness = lightness.to(self.device, torch.float32)
         return F.interpolate(lightness, size=working_shape(*lightness.shape[-2:], self.work_size), mode="area")
 
-    def predict_ab(self, lightness_work: torch.Tensor) -> torch.Tensor:
-        """ab ``(b, 2, h, w)`` in Lab units for working-resolution lightness ``(b, 1, h, w)``."""
+    def predict_ab(
+        self, lightness_work: torch.Tensor, candidate: tuple[torch.Tensor, torch.Tensor] | None = None
+    ) -> torch.Tensor:
+        """ab ``(b, 2, h, w)`` in Lab units for working-resolution lightness ``(b, 1, h, w)``.
+
+        ``candidate`` is :meth:`flow_candidate`'s result when the caller already has it.
+        """
         reference = self.reference
-        flow_ab, confidence = self._flow_candidate(lightness_work, reference)
+        flow_ab, confidence = candidate if candidate is not None else self.flow_candidate(lightness_work)
         with torch.inference_mode():
             ab = self.model(
                 normalize_lightness(lightness_work), reference.features, normalize_ab(flow_ab), confidence
             )[-1]
         return denormalize_ab(ab.float())
 
-    def _flow_candidate(self, lightness_work: torch.Tensor, reference: Reference) -> tuple[torch.Tensor, torch.Tensor]:
-        """The reference's ab carried onto each frame by DIS optical flow, with its confidence."""
+    def flow_candidate(self, lightness_work: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The active reference's ab carried onto each frame by DIS optical flow, with its confidence.
+
+        Returns ab ``(b, 2, h, w)`` in Lab units and confidence ``(b, 1, h, w)`` in [0, 1].
+        """
+        reference = self.reference
         ref_lab = F.interpolate(reference.lab, size=lightness_work.shape[-2:], mode="bilinear", align_corners=False)
         ref_lab = ref_lab[0].permute(1, 2, 0).numpy()
         frames = lightness_work[:, 0].cpu().numpy()
@@ -190,10 +207,27 @@ class Colorizer:
         return ab_t.to(self.device), conf_t.to(self.device)
 
     def merge(self, lightness: torch.Tensor, lightness_work: torch.Tensor, ab_work: torch.Tensor) -> torch.Tensor:
-        """Guided-upsample ab to full resolution and merge with the original lightness -> RGB uint8 ``(b, H, W, 3)``."""
-        lightness = lightness.to(self.device, torch.float32)
-        ab = guided_upsample(lightness_work, ab_work, lightness)
-        return lab_to_rgb_uint8(torch.cat([lightness, ab], 1))
+        """Guided-upsample ab to full resolution and merge with the original lightness -> RGB uint8 ``(b, H, W, 3)``.
+
+        On a GPU everything stays on the device; on a CPU the full-resolution steps run in
+        OpenCV, frame by frame (several times faster, and no batch-sized full-resolution
+        temporaries).
+        """
+        ab_work = ab_work.to(lightness_work)
+        if self.device.type != "cpu":
+            lightness = lightness.to(self.device, torch.float32)
+            return lab_to_rgb_uint8(torch.cat([lightness, guided_upsample(lightness_work, ab_work, lightness)], 1))
+        a_low, b_low = guided_coefficients(lightness_work, ab_work)
+        a_hwc = a_low.permute(0, 2, 3, 1).numpy()
+        b_hwc = b_low.permute(0, 2, 3, 1).numpy()
+        lightness_np = lightness[:, 0].float().numpy()
+        out = np.empty((*lightness_np.shape, 3), np.uint8)
+        for i, frame_lightness in enumerate(lightness_np):
+            lab = np.empty(out.shape[1:], np.float32)
+            lab[..., 0] = frame_lightness
+            lab[..., 1:] = guided_upsample_hwc(a_hwc[i], b_hwc[i], frame_lightness)
+            out[i] = lab_hwc_to_rgb_uint8(lab)
+        return torch.from_numpy(out)
 
     def colorize_lightness(self, lightness: torch.Tensor) -> torch.Tensor:
         """CIE L ``(b, 1, H, W)`` in [0, 100] -> RGB uint8 ``(b, H, W, 3)`` on the colourizer's device."""

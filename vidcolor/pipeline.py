@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +19,7 @@ import numpy as np
 import torch
 
 from . import metrics, temporal
-from .color import gray_to_lightness
+from .color import gray_to_lightness_numpy
 from .colorizer import Colorizer
 from .video import EncoderOptions, VideoInfo, VideoWriter, probe, read_gray_frames
 
@@ -40,7 +41,9 @@ class RunReport:
     ``scene_cuts`` are the frame indices where a new shot starts (not 0); ``chroma_energy`` is
     each output frame's mean |ab| and ``flicker`` its mean |ab| change from the previous frame
     (Lab units, working resolution, 0 at a shot start); ``cdc`` is the output's colour
-    distribution consistency (lower = steadier colours).
+    distribution consistency (lower = steadier colours), when measured. ``stage_seconds`` is
+    the time spent in each stage (decode and encode run in their own threads, so the stages
+    overlap and their sum exceeds the wall time).
     """
 
     frames: int = 0
@@ -48,6 +51,11 @@ class RunReport:
     chroma_energy: list[float] = field(default_factory=list)
     flicker: list[float] = field(default_factory=list)
     cdc: float | None = None
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+
+    def timed(self, stage: str, started: float) -> None:
+        """Add the time since ``started`` (a ``perf_counter()`` reading) to ``stage``."""
+        self.stage_seconds[stage] = self.stage_seconds.get(stage, 0.0) + time.perf_counter() - started
 
     @property
     def scene_cuts(self) -> list[int]:
@@ -60,6 +68,7 @@ class RunReport:
             "scene_cuts": self.scene_cuts,
             "cdc": self.cdc,
             "mean_flicker": float(np.mean(self.flicker)) if self.flicker else 0.0,
+            "stage_seconds": self.stage_seconds,
             "chroma_energy": self.chroma_energy,
             "flicker": self.flicker,
         }
@@ -128,9 +137,13 @@ def colorize_batches(
     cdc = metrics.CdcAccumulator()
     current_pin: int | None = None
     for lightness, seconds in batches:
+        started = time.perf_counter()
         lightness_work = colorizer.working_lightness(lightness)
         l_np = lightness_work[:, 0].cpu().numpy()
+        report.timed("downsample", started)
+        started = time.perf_counter()
         starts, current_pin = shot_starts(detector, l_np, seconds, pins, current_pin)
+        report.timed("cut detection", started)
         # Predict each run of frames that shares a reference in one model call.
         bounds = [i for i, start in enumerate(starts) if start is not None and i > 0] + [len(starts)]
         ab_parts, begin = [], 0
@@ -142,8 +155,14 @@ def colorize_batches(
                 else:
                     colorizer.choose_reference(lightness_work[begin : begin + 1])
                 report.shots.append(Shot(report.frames + begin, colorizer.active))
-            ab_parts.append(colorizer.predict_ab(lightness_work[begin:end]))
+            started = time.perf_counter()
+            candidate = colorizer.flow_candidate(lightness_work[begin:end])
+            report.timed("flow candidate", started)
+            started = time.perf_counter()
+            ab_parts.append(colorizer.predict_ab(lightness_work[begin:end], candidate))
+            report.timed("network", started)
             begin = end
+        started = time.perf_counter()
         ab_np = torch.cat(ab_parts).permute(0, 2, 3, 1).cpu().numpy()
         smoothed = []
         for i in range(ab_np.shape[0]):
@@ -154,8 +173,11 @@ def colorize_batches(
             report.chroma_energy.append(float(np.abs(ab).mean()))
             smoothed.append(ab)
         report.frames += len(smoothed)
+        report.timed("temporal smoothing", started)
+        started = time.perf_counter()
         ab_work = torch.from_numpy(np.stack(smoothed)).permute(0, 3, 1, 2).to(lightness_work.device)
         rgb = colorizer.merge(lightness, lightness_work, ab_work)
+        report.timed("upsample + merge", started)
         if measure_cdc:
             for frame in rgb.cpu().numpy():
                 cdc.add(frame)
@@ -228,13 +250,19 @@ def colorize_video(
 
     def decode() -> None:
         grays, pts, seconds = [], [], []
-        start: float | None = None
-        for frame in read_gray_frames(input_path):
-            time = frame.time if frame.time is not None else frame.index / float(info.fps or 25)
-            start = time if start is None else start
+        first: float | None = None
+        frames = read_gray_frames(input_path)
+        while True:
+            started = time.perf_counter()
+            frame = next(frames, None)
+            report.timed("decode", started)
+            if frame is None:
+                break
+            at = frame.time if frame.time is not None else frame.index / float(info.fps or 25)
+            first = at if first is None else first
             grays.append(frame.gray)
             pts.append(frame.pts)
-            seconds.append(time - start)
+            seconds.append(at - first)
             if len(grays) == batch_size:
                 if not _put(decoded, (np.stack(grays), pts, seconds), stop):
                     return
@@ -247,13 +275,18 @@ def colorize_video(
         while (item := _get(decoded, stop)) is not _DONE:
             gray, pts, seconds = item
             pts_batches.put(pts)
-            yield gray_to_lightness(torch.from_numpy(gray)).unsqueeze(1), seconds
+            started = time.perf_counter()
+            lightness = torch.from_numpy(gray_to_lightness_numpy(gray)).unsqueeze(1)
+            report.timed("to tensor", started)
+            yield lightness, seconds
 
     def encode(writer: VideoWriter) -> None:
         while (item := _get(encoded, stop)) is not _DONE:
             rgb, pts = item
+            started = time.perf_counter()
             for frame_rgb, frame_pts in zip(rgb, pts):
                 writer.write(frame_rgb, frame_pts)
+            report.timed("encode", started)
             if on_frames:
                 on_frames(len(pts))
 

@@ -1,0 +1,211 @@
+"""Throughput and memory of the video pipeline (../shared/design/evaluation.md, speed protocol).
+
+    python benchmarks/throughput.py                       # 480p and 1080p, prints a table
+    python benchmarks/throughput.py --long --long-minutes 10
+
+For each resolution, in one run on the same machine:
+- end to end: what `vidcolor IN --reference REF` does (decode -> colourise -> encode, audio
+  copied), default settings (crf 18, preset medium), through the library call the CLI makes;
+- I/O only: decode + encode of the same frames with the same encoder settings, no model;
+- their ratio, the time spent in each stage, and the peak resident memory.
+``--long`` colourises a synthetic 720p clip of ``--long-minutes`` minutes and prints the peak
+resident memory reached after 1, 5 and 10 minutes of video (it must not grow with the length).
+Not a test: machines are shared and noisy, so quote medians of ``--runs`` runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import statistics
+import tempfile
+import threading
+import time
+from fractions import Fraction
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from vidcolor import Colorizer
+from vidcolor.pipeline import colorize_video
+from vidcolor.video import EncoderOptions, VideoWriter, probe, read_gray_frames, read_rgb_frames, write_clip
+
+DEFAULT_CLIP = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "clips" / "bbb_480p_30s.mp4"
+
+
+def rss_mib() -> float:
+    """Current resident memory of this process (Linux)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+class PeakMemory:
+    """Samples resident memory every 50 ms in a thread; ``peak`` is the highest seen since ``reset``."""
+
+    def __init__(self) -> None:
+        self.peak = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.05):
+            self.peak = max(self.peak, rss_mib())
+
+    def reset(self) -> None:
+        self.peak = rss_mib()
+
+    def __enter__(self) -> PeakMemory:
+        self.reset()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def make_input(source: Path, out: Path, frames: int, size: tuple[int, int] | None) -> Path:
+    """The first ``frames`` frames of ``source`` (resized to ``size``), H.264 crf 18, audio copied."""
+    info = probe(source)
+    width, height = size or (info.width, info.height)
+    target = dataclasses.replace(info, width=width, height=height)
+    options = EncoderOptions(crf=18, preset="veryfast")
+    with VideoWriter(out, target, options, copy_streams_from=source) as writer:
+        for index, (pts, rgb) in enumerate(read_rgb_frames(source)):
+            if index == frames:
+                break
+            if size:
+                rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_CUBIC)
+            writer.write(rgb, pts)
+    return out
+
+
+def io_only(source: Path, out: Path, encoder: EncoderOptions) -> tuple[int, float]:
+    """Decode the luma and encode it again (no model), same settings; returns (frames, seconds)."""
+    info = probe(source)
+    started = time.perf_counter()
+    frames = 0
+    with VideoWriter(out, info, encoder, copy_streams_from=source) as writer:
+        for frame in read_gray_frames(source):
+            gray_uint8 = (frame.gray * 255 + 0.5).astype(np.uint8)
+            writer.write(np.repeat(gray_uint8[..., None], 3, axis=2), frame.pts)
+            frames += 1
+    return frames, time.perf_counter() - started
+
+
+def end_to_end(source: Path, out: Path, colorizer: Colorizer, encoder: EncoderOptions, memory: PeakMemory):
+    memory.reset()
+    started = time.perf_counter()
+    report = colorize_video(source, out, colorizer, encoder=encoder)
+    return report, time.perf_counter() - started, memory.peak
+
+
+def benchmark_resolution(label, source, workdir, colorizer, encoder, runs, memory) -> dict:
+    e2e, io, peaks, stages = [], [], [], []
+    for run in range(runs):
+        frames, seconds = io_only(source, workdir / f"io_{label}_{run}.mp4", encoder)
+        io.append(frames / seconds)
+        report, seconds, peak = end_to_end(source, workdir / f"e2e_{label}_{run}.mp4", colorizer, encoder, memory)
+        e2e.append(report.frames / seconds)
+        peaks.append(peak)
+        stages.append({k: 1000 * v / report.frames for k, v in report.stage_seconds.items()})
+        print(f"  {label} run {run + 1}: end-to-end {e2e[-1]:.2f} fps, I/O only {io[-1]:.2f} fps, peak {peak:.0f} MiB")
+    return {
+        "label": label,
+        "frames": report.frames,
+        "e2e_fps": statistics.median(e2e),
+        "io_fps": statistics.median(io),
+        "ratio": statistics.median(a / b for a, b in zip(e2e, io)),
+        "peak_mib": max(peaks),
+        "stage_ms": {k: statistics.median(s[k] for s in stages) for k in stages[0]},
+    }
+
+
+def print_tables(results: list[dict]) -> None:
+    print("\n| input | frames | end-to-end fps | I/O-only fps | e2e / I/O | peak RSS (MiB) |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for r in results:
+        print(f"| {r['label']} | {r['frames']} | {r['e2e_fps']:.2f} | {r['io_fps']:.2f} | {r['ratio']:.2f} | {r['peak_mib']:.0f} |")
+    stages = list(results[0]["stage_ms"])
+    print("\nPer-stage time, ms per frame (decode and encode run in their own threads and overlap the rest):")
+    print("| stage | " + " | ".join(r["label"] for r in results) + " |")
+    print("| --- |" + " --- |" * len(results))
+    for stage in stages:
+        print(f"| {stage} | " + " | ".join(f"{r['stage_ms'].get(stage, 0.0):.1f}" for r in results) + " |")
+
+
+def long_run(workdir: Path, colorizer: Colorizer, encoder: EncoderOptions, minutes: float, memory: PeakMemory) -> None:
+    """Peak memory while colourising a synthetic 720p clip, read at 1, 5 and 10 minutes of video."""
+    fps = 24
+    total = int(minutes * 60 * fps)
+    texture = cv2.resize(np.random.default_rng(0).random((90, 160)).astype(np.float32), (1600, 900))
+    texture = (texture * 200 + 20).astype(np.uint8)
+
+    def frames():
+        for i in range(total):
+            x, y = (7 * i) % 320, (3 * i) % 180
+            gray = texture[y : y + 720, x : x + 1280]
+            yield np.repeat(gray[..., None], 3, axis=2)
+
+    source = workdir / "long_720p.mp4"
+    print(f"writing a {minutes:g}-minute 720p clip ({total} frames) ...")
+    write_clip(source, frames(), Fraction(fps), options=EncoderOptions(preset="ultrafast"))
+    marks = {int(m * 60 * fps): m for m in (1, 5, 10) if m <= minutes}
+    peaks: dict[float, float] = {}
+    done = 0
+
+    def on_frames(n: int) -> None:
+        nonlocal done
+        done += n
+        for frame_mark, minute in marks.items():
+            if done >= frame_mark and minute not in peaks:
+                peaks[minute] = memory.peak
+                print(f"  after {minute:g} min of video: peak RSS {memory.peak:.0f} MiB", flush=True)
+
+    memory.reset()
+    started = time.perf_counter()
+    report = colorize_video(source, workdir / "long_out.mp4", colorizer, encoder=encoder, on_frames=on_frames)
+    seconds = time.perf_counter() - started
+    print(f"long run: {report.frames} frames in {seconds:.0f} s ({report.frames / seconds:.2f} fps), peak {memory.peak:.0f} MiB")
+    if len(peaks) >= 2:
+        first, last = peaks[min(peaks)], peaks[max(peaks)]
+        print(f"growth from {min(peaks):g} to {max(peaks):g} min: {100 * (last / first - 1):+.1f}%")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clip", type=Path, default=DEFAULT_CLIP, help="480p source clip (default: the shared bbb clip)")
+    parser.add_argument("--frames", type=int, default=240, help="frames per input (default 240, 10 s)")
+    parser.add_argument("--runs", type=int, default=3, help="runs per input; medians are reported")
+    parser.add_argument("--model", default=None, help="model name or checkpoint (default: the shipped model)")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--work-size", type=int, default=256)
+    parser.add_argument("--skip-1080p", action="store_true")
+    parser.add_argument("--long", action="store_true", help="also run the long-input memory test")
+    parser.add_argument("--long-minutes", type=float, default=10.0)
+    args = parser.parse_args()
+
+    encoder = EncoderOptions()  # the CLI's defaults: libx264, crf 18, preset medium, yuv420p
+    colorizer = Colorizer.from_pretrained(args.model, device=args.device, work_size=args.work_size)
+    print(f"device {colorizer.device}, model {args.model or 'default'}, work size {args.work_size}")
+    with tempfile.TemporaryDirectory() as tmp, PeakMemory() as memory:
+        workdir = Path(tmp)
+        reference = next(rgb for index, (_, rgb) in enumerate(read_rgb_frames(args.clip)) if index == 48)
+        colorizer.set_reference(reference)
+        inputs = [("480p", make_input(args.clip, workdir / "in_480p.mp4", args.frames, None))]
+        if not args.skip_1080p:
+            inputs.append(("1080p", make_input(args.clip, workdir / "in_1080p.mp4", args.frames, (1920, 1080))))
+        results = [
+            benchmark_resolution(label, source, workdir, colorizer, encoder, args.runs, memory)
+            for label, source in inputs
+        ]
+        print_tables(results)
+        if args.long:
+            long_run(workdir, colorizer, encoder, args.long_minutes, memory)
+
+
+if __name__ == "__main__":
+    main()
