@@ -62,11 +62,19 @@ def is_cut(score: float, recent_scores: list[float], minimum: float = 0.12, fact
 
 @dataclass
 class CutDetector:
-    """Scene-cut detection state: the last frame's signature and recent frame-to-frame scores."""
+    """Scene-cut detection state: the last frame's signature and recent frame-to-frame scores.
+
+    Every score enters the history, cuts included: the median shrugs off one outlier, and in
+    fast action (whip pans, a car crossing the lens) the history rises with the motion instead of
+    every frame counting as a cut. ``min_shot`` frames must pass before another cut, since real
+    shots are longer than a third of a second and a transition spans several frames.
+    """
 
     signature: np.ndarray | None = None
     recent_scores: list[float] = field(default_factory=list)
+    frames_in_shot: int = 0
     history: int = 24
+    min_shot: int = 8
 
     def update(self, lightness: np.ndarray) -> bool:
         """Feed the next frame's lightness ``(h, w)``; True when it starts a new shot (the first frame does)."""
@@ -74,10 +82,10 @@ class CutDetector:
         cut = self.signature is None
         if not cut:
             score = cut_score(self.signature, signature)
-            cut = is_cut(score, self.recent_scores)
-            # After a cut the previous shot's motion level says nothing about the new one.
-            self.recent_scores = [] if cut else (self.recent_scores + [score])[-self.history :]
+            cut = self.frames_in_shot >= self.min_shot and is_cut(score, self.recent_scores)
+            self.recent_scores = (self.recent_scores + [score])[-self.history :]
         self.signature = signature
+        self.frames_in_shot = 1 if cut else self.frames_in_shot + 1
         return cut
 
 
