@@ -140,8 +140,11 @@ def train(cfg: TrainConfig) -> Path:
     print(f"data: {len(photos)} photos, {len(shots)} video shots ({sum(map(len, shots))} frames)")
     dataset = PairDataset(photos, shots, cfg.pairs, cfg.seed, length=cfg.steps * cfg.batch_size)
     indices = range(start_step * cfg.batch_size, len(dataset))
+    # Workers are spawned, not forked: forking after torch/OpenCV have started their thread
+    # pools can deadlock the child on an inherited lock (seen here when resuming).
     loader = DataLoader(torch.utils.data.Subset(dataset, indices), batch_size=cfg.batch_size,
-                        num_workers=cfg.workers, persistent_workers=cfg.workers > 0, drop_last=True)
+                        num_workers=cfg.workers, persistent_workers=cfg.workers > 0, drop_last=True,
+                        multiprocessing_context="spawn" if cfg.workers > 0 else None)
 
     log_path = out / "losses.csv"
     fields = ["step", "lr", "pixel", "hist", "tv", "adv_g", "adv_d", "seconds"]
