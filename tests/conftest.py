@@ -1,12 +1,14 @@
-"""Shared fixtures: synthetic clips (see ``media.py``), made once per test session."""
+"""Shared fixtures: synthetic clips (see ``media.py``) and a tiny random model, made once per session."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
+import torch
 
-from media import make_clip
+from media import make_clip, write_reference
+from vidcolor.models import build_model, save_checkpoint
 
 
 @pytest.fixture(scope="session")
@@ -32,3 +34,18 @@ def vfr_mp4_clip(clip_dir: Path) -> Path:
 def mkv_clip_with_subtitles(clip_dir: Path) -> Path:
     """Matroska clip with H.264, AAC and a SubRip stream."""
     return make_clip(clip_dir / "subtitled.mkv", subtitles=True)
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A checkpoint of the ``tiny`` preset with fixed random weights (tests check plumbing, not colours)."""
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("model") / "tiny.pt"
+    save_checkpoint(path, build_model("tiny"))
+    return path
+
+
+@pytest.fixture(scope="session")
+def reference(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A colourful reference image."""
+    return write_reference(tmp_path_factory.mktemp("ref") / "ref.png")

@@ -218,3 +218,55 @@ def has_encoder(name: str) -> bool:
         return av.Codec(name, "w").is_encoder
     except Exception:  # UnknownCodecError: not built in
         return False
+
+
+def write_reference(path: str | Path, *, color: bool = True) -> Path:
+    """A 64x48 colour reference image (red left half, green right half), or a flat gray one."""
+    import cv2
+
+    rgb = np.full((48, 64, 3), 128, np.uint8)
+    if color:
+        rgb[:, :32] = (200, 40, 40)
+        rgb[:, 32:] = (40, 160, 60)
+    cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    return Path(path)
+
+
+def garble_video_packets(src: str | Path, dst: str | Path, indices, *, seed: int = 0) -> Path:
+    """Copy ``src`` to ``dst`` with the payload of video packets ``indices`` replaced by random bytes.
+
+    ``indices`` count the video packets in file order (a container or ``range``); their sizes
+    and timestamps are kept, so the demuxer reads them and only the decoder meets the damage.
+    """
+    rng = np.random.default_rng(seed)
+    wanted = set(indices)
+    with av.open(str(src)) as source, av.open(str(dst), "w") as output:
+        streams = {s.index: output.add_stream_from_template(s) for s in source.streams}
+        video_packets = 0
+        for packet in source.demux():
+            if not packet.size:
+                continue
+            target = streams[packet.stream.index]
+            if packet.stream.type == "video":
+                if video_packets in wanted:
+                    garbled = av.Packet(rng.integers(0, 256, packet.size, dtype=np.uint8).tobytes())
+                    garbled.pts, garbled.dts, garbled.duration = packet.pts, packet.dts, packet.duration
+                    garbled.time_base, garbled.is_keyframe = packet.time_base, packet.is_keyframe
+                    packet = garbled
+                video_packets += 1
+            packet.stream = target
+            output.mux(packet)
+    return Path(dst)
+
+
+def decodable_frame_count(path: str | Path) -> int:
+    """How many frames FFmpeg decodes from the first video stream, skipping packets it rejects."""
+    count = 0
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        for packet in container.demux(stream):
+            try:
+                count += len(stream.decode(packet))
+            except av.error.InvalidDataError:
+                continue
+    return count

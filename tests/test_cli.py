@@ -6,19 +6,9 @@ import sys
 import cv2
 import numpy as np
 import pytest
-import torch
 
 from media import frame_pts, make_clip, packets
 from vidcolor.cli import main
-from vidcolor.models import build_model, save_checkpoint
-
-
-@pytest.fixture(scope="session")
-def tiny_checkpoint(tmp_path_factory):
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("model") / "tiny.pt"
-    save_checkpoint(path, build_model("tiny"))
-    return path
 
 
 @pytest.fixture(scope="session")

@@ -81,3 +81,17 @@ def test_cpu_merge_matches_the_device_path(colorizer):
     ab_full = guided_upsample(lightness_work, ab_work, lightness)
     reference = lab_to_rgb_uint8(torch.cat([lightness, ab_full], 1)).numpy()
     assert np.abs(fast.astype(int) - reference).mean() < 0.05 and np.abs(fast.astype(int) - reference).max() <= 2
+
+
+def test_reduced_precision_stays_close_to_fp32():
+    torch.manual_seed(0)
+    model = build_model("tiny")
+    frames = gray_frames(2, 40, 56)
+    outputs = {}
+    for precision in ("fp32", "bf16"):
+        colorizer = Colorizer(model, device="cpu", work_size=32, precision=precision)
+        colorizer.set_reference(colour_image(40, 56, seed=1))
+        outputs[precision] = rgb_uint8_to_lab(torch.from_numpy(colorizer.colorize(frames)))
+    assert (outputs["fp32"] - outputs["bf16"]).abs().mean() < 1.0  # Lab units
+    with pytest.raises(VidcolorError, match="unknown precision"):
+        Colorizer(model, device="cpu", precision="int4")

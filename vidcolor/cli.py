@@ -4,22 +4,31 @@
     vidcolor example [--out DIR]                           colourise a built-in example clip
     vidcolor train --data DIR [DIR ...] --out RUN_DIR      train or fine-tune a model
     vidcolor evaluate SOURCE [SOURCE ...]                  quality metrics against baselines
+    vidcolor demo [--port N] [--share]                     the Gradio web demo
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
+import signal
 import sys
+import threading
 import time
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 from .errors import VidcolorError
 
-COMMANDS = ("example", "train", "evaluate")
+# Containers for stdout and URLs; equal to vidcolor.video.STREAM_FORMATS, repeated here so
+# that parsing arguments does not load FFmpeg.
+STREAM_FORMATS = ("mpegts", "matroska", "nut")
+
+COMMANDS = ("example", "demo", "train", "evaluate")
 
 
 def _fail(message: str, code: int = 2) -> int:
@@ -43,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="vidcolor",
         description="Colour a black-and-white video or photo from a colour reference image.",
-        epilog="other commands: vidcolor example | train | evaluate  (see `vidcolor COMMAND --help`)",
+        epilog="other commands: vidcolor example | train | evaluate | demo  (see `vidcolor COMMAND --help`)",
     )
     parser.add_argument("input", help="video or photo to colourise")
     parser.add_argument(
@@ -56,6 +65,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
     parser.add_argument("--report", help="write a JSON report: shots, chosen references, scene cuts, flicker, CDC")
     _add_run_options(parser)
+    parser.add_argument("--precision", choices=["auto", "fp32", "fp16", "bf16"], default="auto",
+                        help="network precision (default: fp16 on a GPU, fp32 on a CPU)")
+    parser.add_argument("--compile", action="store_true", help="torch.compile the network (faster on a GPU after a slow start)")
+    stream = parser.add_argument_group("streams", "INPUT and -o may be - (stdin/stdout) or a URL (tcp://, udp://, ...)")
+    stream.add_argument("--format", dest="container_format", choices=STREAM_FORMATS,
+                        help="container written to stdout or a URL (needed for -o -)")
+    stream.add_argument("--latency", type=int, metavar="N",
+                        help="low-latency mode: at most N frames in flight (batches of N, no encoder lookahead)")
+    stream.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
+                        help="how long a network peer may take to connect or stay silent (default 10)")
     enc = parser.add_argument_group("encoder")
     enc.add_argument("--codec", default="libx264", help="video codec (default libx264)")
     enc.add_argument("--crf", type=int, default=18, help="constant rate factor (default 18)")
@@ -106,57 +125,95 @@ def parse_references(values: list[str]) -> tuple[list[Path], list[tuple[float, i
     return paths, pins
 
 
-def check_paths(input_path: Path, output_path: Path, overwrite: bool) -> None:
-    """Refuse, before any work, everything that would fail late or lose data."""
-    if not input_path.exists():
-        raise VidcolorError(f"{input_path}: no such file")
-    if not input_path.is_file() or not os.access(input_path, os.R_OK):
-        raise VidcolorError(f"{input_path}: not a readable file")
-    if output_path.resolve() == input_path.resolve():
-        raise VidcolorError(f"{output_path}: the output would overwrite the input; choose another -o")
-    if output_path.exists() and not overwrite:
-        raise VidcolorError(f"{output_path}: already exists (use --overwrite to replace it)")
-    if not output_path.parent.is_dir():
-        raise VidcolorError(f"{output_path.parent}: output directory does not exist")
+def check_paths(input_path: str, output_path: str, overwrite: bool) -> None:
+    """Refuse, before any work, everything that would fail late or lose data.
+
+    ``-`` (stdin/stdout) and URLs are not files: only their format is checked, later.
+    """
+    from .video import is_stream_target
+
+    input_is_file, output_is_file = not is_stream_target(input_path), not is_stream_target(output_path)
+    if input_is_file:
+        source = Path(input_path)
+        if not source.exists():
+            raise VidcolorError(f"{source}: no such file")
+        if not source.is_file() or not os.access(source, os.R_OK):
+            raise VidcolorError(f"{source}: not a readable file")
+    if output_is_file:
+        target = Path(output_path)
+        if input_is_file and target.resolve() == Path(input_path).resolve():
+            raise VidcolorError(f"{target}: the output would overwrite the input; choose another -o")
+        if target.exists() and not overwrite:
+            raise VidcolorError(f"{target}: already exists (use --overwrite to replace it)")
+        if not target.parent.is_dir():
+            raise VidcolorError(f"{target.parent}: output directory does not exist")
+
+
+def _output_for(args: argparse.Namespace) -> str:
+    from .video import is_stream_target
+
+    if args.output:
+        return args.output
+    if is_stream_target(args.input):
+        raise VidcolorError(f"{args.input}: name the output with -o (a file, - for stdout, or a URL)")
+    return str(default_output(Path(args.input)))
 
 
 def colorize_command(args: argparse.Namespace) -> int:
     from .colorizer import Colorizer
     from .images import is_image_path, read_image, write_image
+    from .video import is_stream_target
 
-    input_path = Path(args.input)
-    output_path = Path(args.output) if args.output else default_output(input_path)
-    check_paths(input_path, output_path, args.overwrite)
+    output = _output_for(args)
+    check_paths(args.input, output, args.overwrite)
+    if output == "-" and not args.container_format:
+        raise VidcolorError("-o - writes to stdout: choose its container with --format (mpegts, matroska or nut)")
+    if args.latency is not None and args.latency < 1:
+        raise VidcolorError("--latency must be at least 1 frame")
     reference_paths, pins = parse_references(args.reference)
     references = [read_image(path) for path in reference_paths]
-    if args.report and Path(args.report).resolve() in (input_path.resolve(), output_path.resolve()):
+    if args.report and not is_stream_target(output) and Path(args.report).resolve() in (
+        Path(args.input).resolve(), Path(output).resolve()
+    ):
         raise VidcolorError(f"{args.report}: the report would overwrite the input or the output")
     started = time.perf_counter()
-    if is_image_path(input_path):
+    if not is_stream_target(args.input) and is_image_path(args.input):
         if args.report:
             raise VidcolorError("--report applies to videos, not photos")
-        colorizer = Colorizer.from_pretrained(args.model, device=args.device, work_size=args.work_size)
+        colorizer = Colorizer.from_pretrained(
+            args.model, device=args.device, work_size=args.work_size, precision=args.precision, compile=args.compile
+        )
         colorizer.set_references(references)
-        write_image(output_path, colorizer.colorize_photo(read_image(input_path)))
+        write_image(output, colorizer.colorize_photo(read_image(args.input)))
         if not args.quiet:
-            print(f"coloured 1 photo in {time.perf_counter() - started:.1f} s -> {output_path}", file=sys.stderr)
+            print(f"coloured 1 photo in {time.perf_counter() - started:.1f} s -> {output}", file=sys.stderr)
         return 0
 
     from tqdm import tqdm
 
     from .pipeline import ReferencePin, colorize_video
-    from .video import EncoderOptions, probe
+    from .video import EncoderOptions, VideoSource
 
-    info = probe(input_path)
-    encoder = EncoderOptions(codec=args.codec, crf=args.crf, preset=args.preset, pix_fmt=args.pix_fmt)
-    colorizer = Colorizer.from_pretrained(args.model, device=args.device, work_size=args.work_size)
+    low_delay = args.latency is not None
+    batch_size = min(args.batch_size, args.latency) if low_delay else args.batch_size
+    encoder = EncoderOptions(
+        codec=args.codec, crf=args.crf, preset=args.preset, pix_fmt=args.pix_fmt, low_delay=low_delay
+    )
+    colorizer = Colorizer.from_pretrained(
+        args.model, device=args.device, work_size=args.work_size, precision=args.precision, compile=args.compile
+    )
     colorizer.set_references(references)
-    with tqdm(total=info.frame_count, unit="frame", disable=args.quiet, file=sys.stderr, dynamic_ncols=True) as bar:
-        report = colorize_video(
-            input_path, output_path, colorizer, batch_size=args.batch_size, encoder=encoder,
-            smooth=args.temporal == "flow", pins=[ReferencePin(sec, i) for sec, i in pins],
-            measure_cdc=bool(args.report), on_frames=bar.update, info=info,
-        )
+    # Opened once, here: a pipe or live stream cannot be probed and then read again. With
+    # -o -, stdout carries media bytes only: anything printed goes to stderr instead.
+    with contextlib.redirect_stdout(sys.stderr) if output == "-" else contextlib.nullcontext(), VideoSource(args.input, keep_other_streams=True, timeout_s=args.timeout, low_delay=low_delay) as source:
+        with tqdm(total=source.info.frame_count, unit="frame", disable=args.quiet, file=sys.stderr,
+                  dynamic_ncols=True, mininterval=0.5 if low_delay else 0.1) as bar:
+            report = colorize_video(
+                source, output, colorizer, batch_size=batch_size, encoder=encoder,
+                smooth=args.temporal == "flow", pins=[ReferencePin(sec, i) for sec, i in pins],
+                measure_cdc=bool(args.report), on_frames=bar.update,
+                container_format=args.container_format, timeout_s=args.timeout,
+            )
     if args.report:
         payload = report.to_dict()
         payload["references"] = [str(path) for path in reference_paths]
@@ -164,7 +221,7 @@ def colorize_command(args: argparse.Namespace) -> int:
     seconds = time.perf_counter() - started
     if not args.quiet:
         print(
-            f"coloured {report.frames} frames in {seconds:.1f} s ({report.frames / max(seconds, 1e-9):.1f} fps) -> {output_path}",
+            f"coloured {report.frames} frames in {seconds:.1f} s ({report.frames / max(seconds, 1e-9):.1f} fps) -> {output}",
             file=sys.stderr,
         )
     return 0
@@ -188,6 +245,20 @@ def example_command(argv: list[str]) -> int:
                         work_size=args.work_size, smooth=args.temporal == "flow")
     for name, path in paths.items():
         print(f"{name:10s} {path}")
+    return 0
+
+
+def demo_command(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="vidcolor demo", description="Serve the web demo: colour photos and short clips in a browser.")
+    parser.add_argument("--port", type=int, default=None, help="port to serve on (default: the first free one from 7860)")
+    parser.add_argument("--share", action="store_true", help="also serve it on a temporary public gradio.live address")
+    parser.add_argument("--max-seconds", type=float, default=60.0, help="longest clip accepted, in seconds (default 60)")
+    _add_run_options(parser)
+    args = parser.parse_args(argv)
+    from .demo import launch  # after parsing: --help works without the demo extra
+
+    launch(args.model, device=args.device, port=args.port, share=args.share, max_seconds=args.max_seconds,
+           work_size=args.work_size, smooth=args.temporal == "flow", batch_size=args.batch_size)
     return 0
 
 
@@ -229,12 +300,12 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     warnings.showwarning = _show_warning
     try:
-        if argv and argv[0] in COMMANDS:
-            handler = {"example": example_command, "train": train_command, "evaluate": evaluate_command}[argv[0]]
-            return handler(argv[1:])
-        return colorize_command(build_parser().parse_args(argv))
-    except KeyboardInterrupt:
-        return _fail("interrupted; nothing was written under the output name", code=130)
+        with _signals_as_interrupts():
+            return _dispatch(argv)
+    except KeyboardInterrupt as exc:
+        signum = exc.signum if isinstance(exc, _Interrupted) else signal.SIGINT
+        return _fail(f"interrupted ({signal.Signals(signum).name}); no partial file is left under the output name",
+                     code=128 + signum)
     except VidcolorError as exc:
         return _fail(str(exc))
     except Exception as exc:  # errors from the media layer carry a user-facing message too
@@ -243,6 +314,47 @@ def main(argv: list[str] | None = None) -> int:
         if isinstance(exc, MediaError):
             return _fail(str(exc))
         raise
+
+
+class _Interrupted(KeyboardInterrupt):
+    """A termination signal, raised like Ctrl-C so that every layer cleans up on its way out."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+@contextlib.contextmanager
+def _signals_as_interrupts() -> Iterator[None]:
+    """SIGTERM stops a run like Ctrl-C; a file-size limit fails the write instead of killing us.
+
+    Ignoring SIGXFSZ turns exceeding ``ulimit -f`` into an EFBIG write error, which is reported
+    and cleaned up like a full disk. Handlers can only be set from the main thread; elsewhere
+    (main() called from a worker thread) the defaults stay.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise _Interrupted(signum)
+
+    previous = {signal.SIGTERM: signal.signal(signal.SIGTERM, interrupt)}
+    if hasattr(signal, "SIGXFSZ"):
+        previous[signal.SIGXFSZ] = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _dispatch(argv: list[str]) -> int:
+    if argv and argv[0] in COMMANDS:
+        handler = {"example": example_command, "demo": demo_command, "train": train_command,
+                   "evaluate": evaluate_command}[argv[0]]
+        return handler(argv[1:])
+    return colorize_command(build_parser().parse_args(argv))
 
 
 if __name__ == "__main__":

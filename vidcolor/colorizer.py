@@ -38,6 +38,8 @@ from .errors import ReferenceWarning, VidcolorError
 from .guided import guided_coefficients, guided_upsample, guided_upsample_hwc
 from .models import Generator, ModelNotFoundError, ReferenceFeatures, load_model, match_score
 
+PRECISIONS = ("auto", "fp32", "fp16", "bf16")
+
 # Below this mean chroma (Lab units) a reference is called colourless.
 COLOURLESS_CHROMA = 4.0
 
@@ -89,23 +91,43 @@ def to_gray_batch(frames) -> torch.Tensor:
 class Colorizer:
     """Colourise gray frames from a colour reference with a trained generator."""
 
-    def __init__(self, model: Generator, device: str | torch.device | None = None, work_size: int = 256):
+    def __init__(
+        self,
+        model: Generator,
+        device: str | torch.device | None = None,
+        work_size: int = 256,
+        precision: str = "auto",
+        compile: bool = False,
+    ):
+        """``precision``: "fp32", "fp16" or "bf16" autocast for the network; "auto" is fp16 on
+        CUDA and fp32 on a CPU (CPU half precision is slower on most CPUs). ``compile`` wraps the
+        network in ``torch.compile`` (opt-in: the first batches are slow while it compiles).
+        """
+        if precision not in PRECISIONS:
+            raise VidcolorError(f"unknown precision {precision!r}; choose from {', '.join(PRECISIONS)}")
         self.device = resolve_device(device)
         self.model = model.to(self.device).eval()
+        if self.device.type == "cuda":
+            self.model = self.model.to(memory_format=torch.channels_last)  # faster cuDNN kernels
+        self.network = torch.compile(self.model) if compile else self.model
+        self.precision = ("fp16" if self.device.type == "cuda" else "fp32") if precision == "auto" else precision
         self.work_size = work_size
         self.references: list[Reference] = []
         self.active = 0  # index of the reference used for the frames that follow
 
     @classmethod
     def from_pretrained(
-        cls, name_or_path: str | Path | None = None, device: str | torch.device | None = None, work_size: int = 256
+        cls, name_or_path: str | Path | None = None, device: str | torch.device | None = None, **options
     ) -> "Colorizer":
-        """Load shipped weights by name (default: the shipped default model) or a checkpoint path."""
+        """Load shipped weights by name (default: the shipped default model) or a checkpoint path.
+
+        ``options`` are the constructor's (``work_size``, ``precision``, ``compile``).
+        """
         try:
             model = load_model(name_or_path)
         except (ModelNotFoundError, ValueError) as exc:
             raise VidcolorError(str(exc)) from exc
-        return cls(model, device=device, work_size=work_size)
+        return cls(model, device=device, **options)
 
     # ---- reference
 
@@ -174,6 +196,9 @@ class Colorizer:
 
     def working_lightness(self, lightness: torch.Tensor) -> torch.Tensor:
         """Full-resolution lightness ``(b, 1, H, W)`` -> the working resolution, on the device."""
+        if self.device.type == "cuda":
+            # Page-locked memory lets the copy overlap with work already queued on the GPU.
+            lightness = lightness.pin_memory().to(self.device, non_blocking=True)
         lightness = lightness.to(self.device, torch.float32)
         return F.interpolate(lightness, size=working_shape(*lightness.shape[-2:], self.work_size), mode="area")
 
@@ -186,8 +211,9 @@ class Colorizer:
         """
         reference = self.reference
         flow_ab, confidence = candidate if candidate is not None else self.flow_candidate(lightness_work)
-        with torch.inference_mode():
-            ab = self.model(
+        dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(self.precision)
+        with torch.inference_mode(), torch.autocast(self.device.type, dtype=dtype, enabled=dtype is not None):
+            ab = self.network(
                 normalize_lightness(lightness_work), reference.features, normalize_ab(flow_ab), confidence
             )[-1]
         return denormalize_ab(ab.float())
@@ -249,3 +275,13 @@ class Colorizer:
         lightness = gray_to_lightness(to_gray_batch(image)).unsqueeze(1)
         self.choose_reference(self.working_lightness(lightness))
         return self.colorize_lightness(lightness)[0].cpu().numpy()
+
+    def stream(self, frames, batch_size: int = 8, smooth: bool = True):
+        """Colourise an iterator of frames lazily, carrying the temporal state: RGB uint8 ``(h, w, 3)`` out.
+
+        ``frames``: gray ``(h, w)`` or colour ``(h, w, 3)`` arrays of one size, e.g. from a PyAV
+        decode loop or an OpenCV capture loop. See :func:`vidcolor.pipeline.colorize_stream`.
+        """
+        from .pipeline import colorize_stream  # the pipeline imports this module
+
+        return colorize_stream(self, frames, batch_size=batch_size, smooth=smooth)

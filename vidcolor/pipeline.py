@@ -11,6 +11,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,9 +22,11 @@ import torch
 from . import metrics, temporal
 from .color import gray_to_lightness_numpy
 from .colorizer import Colorizer
-from .video import EncoderOptions, VideoInfo, VideoWriter, probe, read_gray_frames
+from .video import EncoderOptions, MediaWarning, VideoSource, VideoWriter
 
 _DONE = object()
+# How long a stopped run waits for its decode and encode threads before giving up on them.
+_STAGE_EXIT_TIMEOUT_S = 10.0
 
 
 @dataclass
@@ -185,6 +188,34 @@ def colorize_batches(
         yield rgb
 
 
+def colorize_stream(
+    colorizer: Colorizer, frames: Iterable, batch_size: int = 8, smooth: bool = True
+) -> Iterator[np.ndarray]:
+    """Colourise frames one by one as they come: an iterator in, RGB uint8 ``(h, w, 3)`` frames out.
+
+    ``frames`` yields gray ``(h, w)`` (uint8, or float in [0, 1]) or colour ``(h, w, 3)`` arrays
+    (reduced to their luma), all of one size: e.g. a PyAV decode loop or an OpenCV capture loop.
+    Frames are coloured ``batch_size`` at a time (the last batch may be shorter), so each output
+    frame follows its input after at most ``batch_size`` frames. The temporal state (scene cuts,
+    flow smoothing) is carried across batches exactly as for a file, so the same frames give
+    the same colours as ``vidcolor`` on the command line with the same batch size.
+    """
+    from .colorizer import to_gray_batch
+
+    def batches() -> Iterator[tuple[torch.Tensor, None]]:
+        grays: list[np.ndarray] = []
+        for frame in frames:
+            grays.append(to_gray_batch(frame)[0].numpy())
+            if len(grays) == batch_size:
+                yield torch.from_numpy(gray_to_lightness_numpy(np.stack(grays))).unsqueeze(1), None
+                grays = []
+        if grays:
+            yield torch.from_numpy(gray_to_lightness_numpy(np.stack(grays))).unsqueeze(1), None
+
+    for rgb in colorize_batches(colorizer, batches(), smooth=smooth):
+        yield from rgb.cpu().numpy()
+
+
 class _Stage(threading.Thread):
     """A worker thread that records its exception and tells the other stages to stop."""
 
@@ -223,7 +254,7 @@ def _get(q: queue.Queue, stop: threading.Event):
 
 
 def colorize_video(
-    input_path: str | Path,
+    input_path: str | Path | VideoSource,
     output_path: str | Path,
     colorizer: Colorizer,
     *,
@@ -233,36 +264,51 @@ def colorize_video(
     pins: Sequence[ReferencePin] = (),
     measure_cdc: bool = False,
     on_frames: Callable[[int], None] | None = None,
-    info: VideoInfo | None = None,
+    container_format: str | None = None,
+    timeout_s: float | None = None,
 ) -> RunReport:
-    """Colourise a video file; audio, subtitles and metadata are copied. Returns a RunReport.
+    """Colourise a video; audio, subtitles and metadata are copied. Returns a RunReport.
 
+    ``input_path`` is a file, ``"-"`` (stdin) or a URL, or a :class:`VideoSource` already
+    opened on one with ``keep_other_streams=True``; the input is read once. ``output_path``
+    is a file, ``"-"`` (stdout) or a URL; ``container_format`` names the container where
+    no file extension does (see :class:`VideoWriter`), ``timeout_s`` bounds network waits.
     The colorizer's references (``set_references``) are chosen per shot, or by ``pins``
-    (seconds from the first frame). The output appears under ``output_path`` only when
-    complete. ``on_frames(n)`` is called after each batch of ``n`` frames is handed to the
-    encoder (progress bars).
+    (seconds from the first frame). A file output appears under ``output_path`` only when
+    complete, also when the run is interrupted (KeyboardInterrupt) or fails.
+    ``on_frames(n)`` is called after each batch of ``n`` frames is handed to the encoder
+    (progress bars). A colour input (coloured from its luma) and damaged input (frames
+    skipped) are reported as MediaWarnings.
     """
-    info = info or probe(input_path)
+    if isinstance(input_path, VideoSource):
+        source, owns_source = input_path, False
+    else:
+        source, owns_source = VideoSource(input_path, keep_other_streams=True, timeout_s=timeout_s), True
+    if source.info.is_colour:
+        warnings.warn(
+            f"{source.name}: the video is already in colour; it is coloured anew from its luma", MediaWarning, stacklevel=2
+        )
     stop = threading.Event()
     decoded: queue.Queue = queue.Queue(maxsize=2)
     encoded: queue.Queue = queue.Queue(maxsize=2)
+    pts_batches: queue.Queue = queue.Queue()
     report = RunReport()
+    info = source.info
 
     def decode() -> None:
         grays, pts, seconds = [], [], []
         first: float | None = None
-        frames = read_gray_frames(input_path)
+        frames = source.gray_frames()
         while True:
             started = time.perf_counter()
             frame = next(frames, None)
             report.timed("decode", started)
             if frame is None:
                 break
-            at = frame.time if frame.time is not None else frame.index / float(info.fps or 25)
-            first = at if first is None else first
+            first = frame.time if first is None else first
             grays.append(frame.gray)
             pts.append(frame.pts)
-            seconds.append(at - first)
+            seconds.append(frame.time - first)
             if len(grays) == batch_size:
                 if not _put(decoded, (np.stack(grays), pts, seconds), stop):
                     return
@@ -290,25 +336,35 @@ def colorize_video(
             if on_frames:
                 on_frames(len(pts))
 
-    pts_batches: queue.Queue = queue.Queue()
-    with VideoWriter(output_path, info, encoder, copy_streams_from=input_path) as writer:
-        stages = [_Stage(decode, "vidcolor-decode", stop), _Stage(lambda: encode(writer), "vidcolor-encode", stop)]
-        for stage in stages:
-            stage.start()
-        try:
-            for rgb in colorize_batches(
-                colorizer, batches(), smooth=smooth, report=report, pins=pins, measure_cdc=measure_cdc
-            ):
-                if not _put(encoded, (rgb.cpu().numpy(), pts_batches.get()), stop):
-                    break
-            _put(encoded, _DONE, stop)
+    stages: list[_Stage] = []
+    try:
+        with VideoWriter(
+            output_path, info, encoder, copy_streams_from=source, container_format=container_format, timeout_s=timeout_s
+        ) as writer:
+            stages = [_Stage(decode, "vidcolor-decode", stop), _Stage(lambda: encode(writer), "vidcolor-encode", stop)]
             for stage in stages:
-                stage.join()
-        finally:
-            stop.set()  # unblocks the stages if the colourizer failed or was interrupted
+                stage.start()
+            try:
+                for rgb in colorize_batches(
+                    colorizer, batches(), smooth=smooth, report=report, pins=pins, measure_cdc=measure_cdc
+                ):
+                    if not _put(encoded, (rgb.cpu().numpy(), pts_batches.get()), stop):
+                        break
+                _put(encoded, _DONE, stop)
+                for stage in stages:
+                    stage.join()
+            finally:
+                stop.set()  # unblocks the stages if the colourizer failed or was interrupted
+                for stage in stages:
+                    stage.join(timeout=_STAGE_EXIT_TIMEOUT_S)
             for stage in stages:
-                stage.join(timeout=10)
-        for stage in stages:
-            if stage.error is not None:
-                raise stage.error
+                if stage.error is not None:
+                    raise stage.error
+    finally:
+        # A decoder still blocked in a read (a silent pipe) must not see its input closed under it.
+        if owns_source and not any(stage.is_alive() for stage in stages):
+            source.close()
+    damage = source.damage_summary()
+    if damage:
+        warnings.warn(damage, MediaWarning, stacklevel=2)
     return report

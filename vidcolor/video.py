@@ -11,11 +11,16 @@ input stays in sync with its audio.
 
 from __future__ import annotations
 
+import collections
 import contextlib
+import dataclasses
 import enum
+import functools
+import itertools
 import os
+import re
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -31,7 +36,9 @@ __all__ = [
     "MediaWarning",
     "StreamInfo",
     "VideoInfo",
+    "VideoSource",
     "VideoWriter",
+    "is_stream_target",
     "probe",
     "read_gray_frames",
     "read_rgb_frames",
@@ -47,7 +54,15 @@ _MUXER_BY_SUFFIX = {
     ".mov": "mov",
     ".mkv": "matroska",
     ".webm": "webm",
+    ".ts": "mpegts",
+    ".nut": "nut",
 }
+# Containers that can be written front to back without seeking: what stdout and URLs take.
+STREAM_FORMATS = ("mpegts", "matroska", "nut")
+# Every muxer an output may name explicitly; flv and rtsp serve rtmp:// and rtsp:// URLs.
+_KNOWN_MUXERS = (*STREAM_FORMATS, "mp4", "mov", "webm", "flv", "rtsp")
+# The muxer a URL gets when none is named.
+_MUXER_BY_SCHEME = {"udp": "mpegts", "tcp": "mpegts", "srt": "mpegts", "rtmp": "flv", "rtsp": "rtsp"}
 # AVI has no per-frame timestamps (its muxer pads with empty frames at the time base's
 # rate and B-frames come back out of order), so it cannot keep the input timing.
 _REJECTED_SUFFIXES = {".avi": "AVI cannot store per-frame timestamps"}
@@ -84,6 +99,22 @@ _VP9_CPU_USED_BY_PRESET = {
 _REGENERATED_TAGS = frozenset({"encoder", "major_brand", "minor_version", "compatible_brands"})
 _REGENERATED_STREAM_TAGS = frozenset({"encoder", "duration", "handler_name", "vendor_id"})
 
+# "-" names stdin (input) or stdout (output).
+STDIO = "-"
+# A URL (tcp://, udp://, rtmp://, ...) rather than a file path.
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+# How long a network peer may take to connect or stay silent before the run fails.
+DEFAULT_NETWORK_TIMEOUT_S = 10.0
+# Side of the small copy of the first frame whose chroma tells a colour input from a gray one.
+_CHROMA_PROBE_SIZE = 64
+# Mean chroma (8-bit codes from neutral, U and V summed) above which an input counts as colour:
+# gray sources and their compression noise stay around 1.
+_COLOUR_INPUT_CHROMA = 4.0
+
+# Demuxers (FFmpeg names, by prefix) whose duration is stored in the file rather than
+# estimated from the bit rate: a file ending well before it was cut short.
+_FORMATS_STATING_DURATION = ("matroska", "mov,mp4")
+
 # Bit patterns of the display matrix that FFmpeg stores as side data: 3x3 int32.
 _DISPLAY_MATRIX_SIZE = 9
 
@@ -113,7 +144,8 @@ class VideoInfo:
     is the display rotation in counter-clockwise degrees in [-180, 180], as FFmpeg reports
     it (a portrait phone clip typically reads -90); ``display_matrix`` is the full 3x3
     matrix (flips included) when the file has one. ``color_range`` is the tagged range:
-    'tv' (limited), 'pc' (full) or 'unknown'.
+    'tv' (limited), 'pc' (full) or 'unknown'. ``first_frame_chroma`` is the first frame's
+    mean distance from neutral chroma in 8-bit codes (see :attr:`is_colour`).
     """
 
     path: str
@@ -130,6 +162,12 @@ class VideoInfo:
     streams: tuple[StreamInfo, ...]
     metadata: dict[str, str] = field(default_factory=dict, hash=False)
     display_matrix: tuple[int, ...] | None = None
+    first_frame_chroma: float = 0.0
+
+    @property
+    def is_colour(self) -> bool:
+        """Whether the video already has colour (vidcolor then works from its luma alone)."""
+        return self.first_frame_chroma > _COLOUR_INPUT_CHROMA
 
 
 @dataclass(frozen=True)
@@ -152,13 +190,15 @@ class EncoderOptions:
 
     ``crf`` and ``preset`` follow x264's meaning; libx265 and libvpx-vp9 map them to their
     own controls, mpeg4/mjpeg use a fixed quantiser derived from ``crf`` and lossless
-    codecs (ffv1, png) take neither.
+    codecs (ffv1, png) take neither. ``low_delay`` makes each frame leave the encoder
+    as soon as it is encoded (no lookahead or frame reordering), for live streams.
     """
 
     codec: str = "libx264"
     crf: int = 18
     preset: str = "medium"
     pix_fmt: str = "yuv420p"
+    low_delay: bool = False
 
 
 # ----------------------------------------------------------------------------- errors
@@ -183,18 +223,60 @@ def _media_errors(path: StrPath, doing: str) -> Iterator[None]:
     except MediaError:
         raise
     except (av.error.FFmpegError, OSError) as error:
-        raise MediaError(f"{os.fspath(path)}: {doing}: {_describe_av_error(error)}") from error
+        raise MediaError(f"{_display_name(path)}: {doing}: {_describe_av_error(error)}") from error
 
 
-def _open_input(path: StrPath) -> av.container.InputContainer:
-    path = os.fspath(path)
+# ----------------------------------------------------------------------------- targets
+
+
+def is_stream_target(target: StrPath) -> bool:
+    """Whether ``target`` is stdin/stdout (``"-"``) or a URL (``tcp://...``) rather than a file path.
+
+    Such targets are read or written once, in order: no probing pass, no temporary file.
+    """
+    text = os.fspath(target)
+    return text == STDIO or _URL.match(text) is not None
+
+
+def _display_name(target: StrPath, *, writing: bool = False) -> str:
+    text = os.fspath(target)
+    if text == STDIO:
+        return "stdout" if writing else "stdin"
+    return text
+
+
+def _ffmpeg_url(target: StrPath, *, writing: bool = False) -> str:
+    """The name FFmpeg opens: its pipe protocol for "-" (reads/writes the descriptor directly)."""
+    text = os.fspath(target)
+    if text == STDIO:
+        return "pipe:1" if writing else "pipe:0"
+    return text
+
+
+def _timeouts(target: StrPath, timeout_s: float | None) -> float | None:
+    """Open/read timeout for PyAV: network targets get one (a silent peer must not hang us)."""
+    if timeout_s is not None:
+        return timeout_s
+    text = os.fspath(target)
+    return DEFAULT_NETWORK_TIMEOUT_S if _URL.match(text) and not text.startswith("file:") else None
+
+
+def _open_input(path: StrPath, *, timeout_s: float | None = None, low_delay: bool = False) -> av.container.InputContainer:
+    name = _display_name(path)
+    # Small probe buffers make a live stream start at once instead of after ~5 s of analysis.
+    # (Not fflags=nobuffer: it discards the packets read during that analysis.)
+    options = {"probesize": "32768", "analyzeduration": "200000"} if low_delay else {}
     try:
         # Tags in legacy 8-bit encodings must not make a valid file unreadable.
-        return av.open(path, "r", metadata_errors="replace")
-    except av.error.InvalidDataError as error:
-        raise MediaError(f"{path}: not a media file or unsupported format") from error
+        return av.open(
+            _ffmpeg_url(path), "r", metadata_errors="replace", options=options, timeout=_timeouts(path, timeout_s)
+        )
+    except (av.error.InvalidDataError, av.error.EOFError) as error:
+        raise MediaError(f"{name}: not a media file or unsupported format (or damaged beyond reading)") from error
+    except av.error.ExitError as error:
+        raise MediaError(f"{name}: cannot open: no answer within the timeout") from error
     except (av.error.FFmpegError, OSError) as error:
-        raise MediaError(f"{path}: cannot open: {_describe_av_error(error)}") from error
+        raise MediaError(f"{name}: cannot open: {_describe_av_error(error)}") from error
 
 
 def _main_video_stream(container: av.container.InputContainer, path: StrPath) -> av.video.stream.VideoStream:
@@ -202,7 +284,7 @@ def _main_video_stream(container: av.container.InputContainer, path: StrPath) ->
     for stream in container.streams.video:
         if not stream.disposition & av.stream.Disposition.attached_pic:
             return stream
-    raise MediaError(f"{os.fspath(path)}: no video stream")
+    raise MediaError(f"{_display_name(path)}: no video stream")
 
 
 # ----------------------------------------------------------------------------- probing
@@ -244,7 +326,17 @@ def _frame_rate(stream: av.video.stream.VideoStream, path: StrPath) -> Fraction:
     for rate in (stream.average_rate, stream.guessed_rate, stream.base_rate):
         if rate:
             return Fraction(rate)
-    raise MediaError(f"{os.fspath(path)}: cannot determine the frame rate")
+    raise MediaError(f"{_display_name(path)}: cannot determine the frame rate")
+
+
+def _chroma_strength(frame: av.VideoFrame) -> float:
+    """Mean distance of a frame's chroma from neutral, in 8-bit code values (0 for gray).
+
+    Measured on a small 4:4:4 copy, so it costs nothing and works for any pixel format.
+    """
+    small = frame.reformat(width=_CHROMA_PROBE_SIZE, height=_CHROMA_PROBE_SIZE, format="yuv444p")
+    u, v = (np.frombuffer(small.planes[i], np.uint8).astype(np.float32) for i in (1, 2))
+    return float(np.mean(np.abs(u - 128) + np.abs(v - 128)))
 
 
 def probe(path: StrPath) -> VideoInfo:
@@ -252,40 +344,11 @@ def probe(path: StrPath) -> VideoInfo:
 
     Decodes the first frame, because FFmpeg reports the display matrix (rotation) and
     the effective colour range only on frames. Raises MediaError if the file is
-    missing, unreadable, not media, or has no decodable video.
+    missing, unreadable, not media, or has no decodable video. (A pipe or live stream
+    can be read only once: open it as a :class:`VideoSource`, which probes as it reads.)
     """
-    with _open_input(path) as container:
-        stream = _main_video_stream(container, path)
-        with _media_errors(path, "cannot decode video"):
-            first = next(container.decode(stream), None)
-        if first is None:
-            raise MediaError(f"{os.fspath(path)}: the video stream has no decodable frames")
-
-        matrix = _display_matrix(first)
-        rotation = first.rotation if matrix is not None else _legacy_rotate_tag(stream)
-        time_base = Fraction(stream.time_base)
-        if stream.duration is not None:
-            duration = float(stream.duration * time_base)
-        elif container.duration is not None:
-            duration = container.duration / av.time_base
-        else:
-            duration = None
-        return VideoInfo(
-            path=os.fspath(path),
-            width=stream.width,
-            height=stream.height,
-            fps=_frame_rate(stream, path),
-            time_base=time_base,
-            duration=duration,
-            frame_count=stream.frames or None,
-            rotation=int(rotation),
-            pix_fmt=first.format.name,
-            color_range=_range_label(first),
-            bit_depth=first.format.components[0].bits,
-            streams=tuple(StreamInfo(s.index, s.type, _codec_name(s)) for s in container.streams),
-            metadata=dict(container.metadata),
-            display_matrix=matrix,
-        )
+    with VideoSource(path) as source:
+        return source.info
 
 
 # ----------------------------------------------------------------------------- decoding
@@ -346,16 +409,215 @@ def _luma_float01(frame: av.VideoFrame) -> np.ndarray:
     return gray
 
 
-def _decoded_frames(path: StrPath) -> Iterator[tuple[av.VideoFrame, Fraction]]:
-    """Frames of the main video stream in presentation order, with the stream time base."""
-    with _open_input(path) as container:
-        stream = _main_video_stream(container, path)
-        # Frame and slice threads; frames still come out in presentation order.
-        stream.thread_type = "AUTO"
+class VideoSource:
+    """One input - a file, ``"-"`` for stdin, or a network URL - opened once and read once.
+
+    A single demuxer serves everything: :meth:`frames` decodes the main video stream,
+    and (with ``keep_other_streams``) the packets of every other stream are queued for a
+    :class:`VideoWriter` given this source as ``copy_streams_from``, which muxes them
+    beside the new video. So a pipe or a live stream, which cannot be read twice, keeps
+    its audio. Opening decodes the first frame to fill :attr:`info`.
+
+    Damaged input is tolerated: packets the decoder rejects, frames whose timestamp does
+    not increase and the rest of a file after unreadable data are skipped, and counted
+    (:meth:`damage_summary`); frames whose size changed mid-stream are scaled back to the
+    stream's size. A missing pts is filled in one nominal frame duration after the
+    previous one, so every frame has an increasing pts.
+
+    ``timeout_s`` bounds the wait for a network peer to connect or to send data (a
+    default applies to URLs); ``low_delay`` trades start-up analysis and frame-threaded
+    decoding for latency. Raises MediaError for what cannot be read at all.
+    """
+
+    def __init__(
+        self,
+        target: StrPath,
+        *,
+        keep_other_streams: bool = False,
+        timeout_s: float | None = None,
+        low_delay: bool = False,
+    ) -> None:
+        self.name = _display_name(target)
+        self.target = os.fspath(target)
+        self._container = _open_input(target, timeout_s=timeout_s, low_delay=low_delay)
+        self._keep_other_streams = keep_other_streams
+        # Packets of the other streams, from the demuxing thread to the writing thread.
+        self._other_packets: collections.deque[av.Packet] = collections.deque()
+        self._video_packets = 0
+        self._frames_out = 0
+        self._frames_rejected = 0
+        self._frames_rescaled = 0
+        self._frames_concealed = 0
+        self._last_frame_end: float | None = None
+        self._stopped_at: str | None = None  # why reading ended before the end of the input
+        try:
+            self._video = _main_video_stream(self._container, target)
+            # Frame threads add one frame of delay per thread; slices do not.
+            self._video.thread_type = "SLICE" if low_delay else "AUTO"
+            self._decoded = self._decode_all()
+            first = next(self._decoded, None)
+            if first is None:
+                raise MediaError(f"{self.name}: the video stream has no decodable frames")
+            self.info = self._describe(first)
+            self._stated_end_s = self._stated_end()
+            self._first: av.VideoFrame | None = first
+        except BaseException:
+            self._container.close()
+            raise
+
+    def __enter__(self) -> VideoSource:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Release the input (stops a network connection)."""
+        self._container.close()
+
+    def _describe(self, first: av.VideoFrame) -> VideoInfo:
+        stream, container = self._video, self._container
+        matrix = _display_matrix(first)
+        rotation = first.rotation if matrix is not None else _legacy_rotate_tag(stream)
         time_base = Fraction(stream.time_base)
-        with _media_errors(path, "cannot decode video"):
-            for frame in container.decode(stream):
-                yield frame, time_base
+        if stream.duration is not None:
+            duration = float(stream.duration * time_base)
+        elif container.duration is not None:
+            duration = container.duration / av.time_base
+        else:
+            duration = None
+        return VideoInfo(
+            path=self.target,
+            width=stream.width,
+            height=stream.height,
+            fps=_frame_rate(stream, self.target),
+            time_base=time_base,
+            duration=duration,
+            frame_count=stream.frames or None,
+            rotation=int(rotation),
+            pix_fmt=first.format.name,
+            color_range=_range_label(first),
+            bit_depth=first.format.components[0].bits,
+            streams=tuple(StreamInfo(s.index, s.type, _codec_name(s)) for s in container.streams),
+            metadata=dict(container.metadata),
+            display_matrix=matrix,
+            first_frame_chroma=_chroma_strength(first),
+        )
+
+    def _decode_all(self) -> Iterator[av.VideoFrame]:
+        """Demux the whole input once: decode video packets, queue the others."""
+        video_index = self._video.index
+        try:
+            for packet in self._container.demux():
+                if not packet.size:  # end-of-stream markers; the decoder is flushed below
+                    continue
+                if packet.stream.index == video_index:
+                    self._video_packets += 1
+                    yield from self._decode_packet(packet)
+                elif self._keep_other_streams:
+                    self._other_packets.append(packet)
+        except av.error.ExitError as error:
+            raise MediaError(f"{self.name}: no data within the timeout; the sender stopped or the connection is lost") from error
+        except av.error.InvalidDataError as error:
+            self._stopped_at = f"unreadable data ({_describe_av_error(error)})"
+        except (av.error.FFmpegError, OSError) as error:
+            if is_stream_target(self.target):
+                raise MediaError(f"{self.name}: connection lost: {_describe_av_error(error)}") from error
+            self._stopped_at = f"a read error ({_describe_av_error(error)})"
+        yield from self._decode_packet(None)
+
+    def _decode_packet(self, packet: av.Packet | None) -> list[av.VideoFrame]:
+        try:
+            return self._video.decode(packet)
+        except av.error.FFmpegError:
+            return []  # a damaged packet: counted as a missing frame (packets in vs frames out)
+
+    def frames(self) -> Iterator[av.VideoFrame]:
+        """The decodable frames of the main video stream in presentation order (read once).
+
+        Every frame has the stream's size and an increasing pts (see the class notes).
+        """
+        width, height = self.info.width, self.info.height
+        frame_ticks = max(1, round(1 / (self.info.fps * self.info.time_base)))
+        last_pts: int | None = None
+        first, self._first = self._first, None
+        if first is None:
+            raise RuntimeError("VideoSource.frames() can be iterated only once")
+        for frame in itertools.chain([first], self._decoded):
+            if frame.pts is None:
+                frame.pts = 0 if last_pts is None else last_pts + frame_ticks
+            elif last_pts is not None and frame.pts <= last_pts:
+                self._frames_rejected += 1
+                continue
+            if (frame.width, frame.height) != (width, height):
+                frame = frame.reformat(width=width, height=height)
+                self._frames_rescaled += 1
+            self._frames_concealed += frame.is_corrupt
+            last_pts = frame.pts
+            self._frames_out += 1
+            self._last_frame_end = float((frame.pts + frame_ticks) * self.info.time_base)
+            yield frame
+
+    def gray_frames(self) -> Iterator[GrayFrame]:
+        """The frames' luma as :class:`GrayFrame` (see :func:`read_gray_frames`), read once."""
+        time_base = self.info.time_base
+        for index, frame in enumerate(self.frames()):
+            yield GrayFrame(index=index, pts=frame.pts, time=float(frame.pts * time_base), gray=_luma_float01(frame))
+
+    def _take_other_packet(self) -> av.Packet | None:
+        """The next queued packet of a non-video stream, or None if none is waiting now."""
+        try:
+            return self._other_packets.popleft()
+        except IndexError:
+            return None
+
+    def _stated_end(self) -> float | None:
+        """Where the file says the video ends, in seconds, if it stores its duration."""
+        stream, container = self._video, self._container
+        if not container.format.name.startswith(_FORMATS_STATING_DURATION):
+            return None
+        if stream.duration is not None:
+            return float(((stream.start_time or 0) + stream.duration) * stream.time_base)
+        if container.duration is not None:
+            return ((container.start_time or 0) + container.duration) / av.time_base
+        return None
+
+    def _missing_tail_frames(self) -> int:
+        """Frames the stated duration promises after the last one read (a file cut short)."""
+        if self._last_frame_end is None or self._stated_end_s is None:
+            return 0
+        return max(0, round((self._stated_end_s - self._last_frame_end) * float(self.info.fps)))
+
+    @property
+    def dropped_frames(self) -> int:
+        """Frames lost so far: video packets that gave no frame, plus frames skipped for their pts."""
+        return max(0, self._video_packets - self._frames_out)
+
+    def damage_summary(self) -> str | None:
+        """One line about what damage was worked around, or None if the input read cleanly."""
+        notes = []
+        if self.dropped_frames:
+            notes.append(
+                f"{self.dropped_frames} of {self._video_packets} frames could not be decoded and were skipped "
+                "(the frames before them are shown longer, so the timing is kept)"
+            )
+        if self._frames_rescaled:
+            notes.append(f"{self._frames_rescaled} frames had another size and were scaled to {self.info.width}x{self.info.height}")
+        if self._frames_concealed:
+            notes.append(f"{self._frames_concealed} frames had damaged data that the decoder patched over")
+        if self._stopped_at:
+            notes.append(f"reading stopped after frame {self._frames_out} at {self._stopped_at}")
+        missing = self._missing_tail_frames()
+        # One frame of slack: the stated duration may include audio that outlasts the video.
+        if missing > 1:
+            notes.append(f"the input ends {missing} frames before its stated duration (cut short?)")
+        return f"{self.name}: the input is damaged: {'; '.join(notes)}" if notes else None
+
+
+def _warn_damage(source: VideoSource) -> None:
+    summary = source.damage_summary()
+    if summary:
+        warnings.warn(summary, MediaWarning, stacklevel=3)
 
 
 def read_gray_frames(path: StrPath) -> Iterator[GrayFrame]:
@@ -363,11 +625,12 @@ def read_gray_frames(path: StrPath) -> Iterator[GrayFrame]:
 
     The luma is read straight from the Y plane (8 to 16 bit, limited or full range,
     any chroma subsampling) and normalised to [0, 1]; other pixel formats are converted
-    to gray by FFmpeg. Frames keep their original pts.
+    to gray by FFmpeg. Frames keep their original pts. Damage is skipped and reported
+    by a MediaWarning at the end (see :class:`VideoSource`).
     """
-    for index, (frame, time_base) in enumerate(_decoded_frames(path)):
-        time = None if frame.pts is None else float(frame.pts * time_base)
-        yield GrayFrame(index=index, pts=frame.pts, time=time, gray=_luma_float01(frame))
+    with VideoSource(path) as source:
+        yield from source.gray_frames()
+        _warn_damage(source)
 
 
 def read_rgb_frames(path: StrPath) -> Iterator[tuple[int | None, np.ndarray]]:
@@ -375,14 +638,30 @@ def read_rgb_frames(path: StrPath) -> Iterator[tuple[int | None, np.ndarray]]:
 
     The YUV to RGB conversion uses the matrix and range the file is tagged with.
     """
-    for frame, _ in _decoded_frames(path):
-        yield frame.pts, frame.to_ndarray(format="rgb24")
+    with VideoSource(path) as source:
+        for frame in source.frames():
+            yield frame.pts, frame.to_ndarray(format="rgb24")
+        _warn_damage(source)
 
 
 # ----------------------------------------------------------------------------- encoding
 
 
-def _output_muxer(path: Path) -> str:
+def _output_muxer(target: StrPath, container_format: str | None) -> str:
+    """The FFmpeg muxer for an output: ``container_format`` if given, else from the name."""
+    text = os.fspath(target)
+    if container_format is not None:
+        if container_format not in _KNOWN_MUXERS:
+            raise MediaError(f"unsupported container format {container_format!r}; use one of {', '.join(_KNOWN_MUXERS)}")
+        return container_format
+    if text == STDIO:
+        raise MediaError(f"stdout: name the container format to write ({', '.join(STREAM_FORMATS)})")
+    if _URL.match(text):
+        muxer = _MUXER_BY_SCHEME.get(text.split(":", 1)[0].lower())
+        if muxer is None:
+            raise MediaError(f"{text}: name the container format to send ({', '.join(STREAM_FORMATS)})")
+        return muxer
+    path = Path(text)
     suffix = path.suffix.lower()
     muxer = _MUXER_BY_SUFFIX.get(suffix)
     if muxer is None:
@@ -435,11 +714,17 @@ def _encoder_settings(options: EncoderOptions, codec_name: str) -> tuple[dict[st
     """(AVOptions, fixed quantiser or None) that express ``options`` for this encoder."""
     crf = str(options.crf)
     if codec_name in ("libx264", "libx265"):
-        return {"crf": crf, "preset": options.preset}, None
+        settings = {"crf": crf, "preset": options.preset}
+        if options.low_delay:
+            settings["tune"] = "zerolatency"
+        return settings, None
     if codec_name == "libvpx-vp9":
         # b=0 selects constant quality; row-mt lets libvpx use several cores per frame.
         cpu_used = _VP9_CPU_USED_BY_PRESET.get(options.preset, 2)
-        return {"crf": crf, "b": "0", "cpu-used": str(cpu_used), "row-mt": "1"}, None
+        settings = {"crf": crf, "b": "0", "cpu-used": str(cpu_used), "row-mt": "1"}
+        if options.low_delay:
+            settings["lag-in-frames"] = "0"
+        return settings, None
     if codec_name == "libvpx":
         # VP8 reads crf as a quality floor under a bitrate cap; make the cap generous.
         return {"crf": crf, "b": "20M"}, None
@@ -476,7 +761,7 @@ def _add_video_stream(
             stacklevel=3,
         )
         codec = av.Codec(fallback, "w")
-        options = EncoderOptions(codec.name, options.crf, options.preset, _default_pix_fmt(codec, options.pix_fmt))
+        options = dataclasses.replace(options, codec=codec.name, pix_fmt=_default_pix_fmt(codec, options.pix_fmt))
         stream = output.add_stream(codec.name, rate=fps)
 
     pix_fmt = _pix_fmt_for(codec, options.pix_fmt, width, height)
@@ -545,37 +830,110 @@ def _copyable_tags(metadata: dict[str, str], regenerated: frozenset[str]) -> dic
     return {k: v for k, v in metadata.items() if k.lower() not in regenerated and not k.startswith("_STATISTICS")}
 
 
+class _Muxer:
+    """Hands packets to an output container, skipping those that damaged input makes it refuse.
+
+    Muxing is interleaved, so a packet is written some calls after it is given, and a packet
+    the container refuses (e.g. audio whose frame header was corrupted) fails a later, innocent
+    call. Once the header is written, refusals for invalid data or arguments skip that packet
+    (counted in :attr:`refused`); write errors (disk full, closed pipe) still fail the run.
+    """
+
+    def __init__(self, output: av.container.OutputContainer) -> None:
+        self._output = output
+        self._started = False
+        self.refused = 0
+
+    def __call__(self, packets: av.Packet | list[av.Packet]) -> None:
+        try:
+            self._output.mux(packets)
+        except (av.error.InvalidDataError, av.error.ArgumentError):
+            if not self._started:
+                raise
+            self.refused += 1
+            return
+        self._started = True
+
+
 class _StreamCopier:
-    """Carries the audio, subtitle and data streams of a source file into an output.
+    """Carries the audio, subtitle and data streams of a source into an output.
 
     Packets are copied untouched when the container takes the codec; audio it cannot
     take is re-encoded (Opus for WebM, AAC otherwise); other streams it cannot take are
-    dropped. The source is read alongside the video being written (:meth:`advance_to`)
-    so that only a few packets are ever buffered, whatever the length of the film.
+    dropped. The packets come from ``next_packet`` (None: none available now) and are
+    muxed alongside the video being written (:meth:`advance_to`), so that only a few
+    are ever buffered, whatever the length of the film.
     """
 
-    def __init__(self, source: StrPath, output: av.container.OutputContainer, output_path: Path) -> None:
-        self._source_path = os.fspath(source)
-        self._input = _open_input(source)
+    def __init__(
+        self,
+        input_container: av.container.InputContainer,
+        source_name: str,
+        output: av.container.OutputContainer,
+        output_path: Path,
+        mux: _Muxer,
+        *,
+        main_video: int | None,
+        next_packet: Callable[[], av.Packet | None] | None = None,
+        owns_input: bool,
+    ) -> None:
+        self._source_name = source_name
+        self._input = input_container
+        self._owns_input = owns_input
         self._output = output
+        self._muxer = mux
         self._copies: dict[int, av.stream.Stream] = {}
         self._reencodes: dict[int, av.audio.stream.AudioStream] = {}
-        try:
-            main_video = _main_video_stream(self._input, source).index
-        except MediaError:
-            main_video = None  # an audio-only source can still lend its audio
         for stream in self._input.streams:
             if stream.index != main_video:
                 self._plan(stream, output_path)
         wanted = [self._input.streams[i] for i in (*self._copies, *self._reencodes)]
-        self._packets = self._input.demux(wanted) if wanted else iter(())
+        if next_packet is None:
+            packets = self._input.demux(wanted) if wanted else iter(())
+            next_packet = functools.partial(next, packets, None)
+        self._next_packet = next_packet
         self._pending: av.Packet | None = None
-        self._exhausted = not wanted
+        self._last_dts: dict[int, int] = {}
+        self._skipped_packets = 0
+
+    @classmethod
+    def from_path(
+        cls, source: StrPath, output: av.container.OutputContainer, output_path: Path, mux: _Muxer
+    ) -> _StreamCopier:
+        """Copy from a file of its own, read a second time beside the video's reader."""
+        container = _open_input(source)
+        try:
+            main_video = _main_video_stream(container, source).index
+        except MediaError:
+            main_video = None  # an audio-only source can still lend its audio
+        try:
+            return cls(
+                container, _display_name(source), output, output_path, mux, main_video=main_video, owns_input=True
+            )
+        except BaseException:
+            container.close()
+            raise
+
+    @classmethod
+    def from_source(
+        cls, source: VideoSource, output: av.container.OutputContainer, output_path: Path, mux: _Muxer
+    ) -> _StreamCopier:
+        """Copy the packets that ``source``'s single demuxer queues while its frames are read."""
+        return cls(
+            source._container, source.name, output, output_path, mux, main_video=source._video.index,
+            next_packet=source._take_other_packet, owns_input=False,
+        )
 
     def _plan(self, stream: av.stream.Stream, output_path: Path) -> None:
         label = f"{output_path.name}: input stream #{stream.index} ({stream.type}, {_codec_name(stream)})"
         if stream.type not in ("audio", "subtitle", "data", "attachment"):
             warnings.warn(f"{label} is not copied: only the main video stream is carried over", MediaWarning, stacklevel=4)
+            return
+        if stream.type == "audio" and (
+            stream.codec_context is None or stream.codec_context.sample_rate <= 0 or stream.codec_context.channels <= 0
+        ):
+            # Muxers refuse to start with such a stream, which would fail the whole output.
+            warnings.warn(f"{label} is dropped: its codec is unknown or its header is damaged", MediaWarning, stacklevel=4)
             return
         try:
             copy = self._output.add_stream_from_template(stream)
@@ -605,16 +963,15 @@ class _StreamCopier:
         self._reencodes[stream.index] = reencode
 
     def advance_to(self, seconds: float | None) -> None:
-        """Mux every source packet up to ``seconds`` (all that remain if None)."""
-        with _media_errors(self._source_path, "cannot read the streams to copy"):
-            while not self._exhausted:
+        """Mux every available source packet up to ``seconds`` (all that are available if None)."""
+        with _media_errors(self._source_name, "cannot read the streams to copy"):
+            while True:
                 if self._pending is None:
-                    self._pending = next(self._packets, None)
+                    self._pending = self._next_packet()
                     if self._pending is None:
-                        self._exhausted = True
                         break
-                    if not self._pending.size:  # end-of-stream marker from the demuxer
-                        self._pending = None
+                    if not self._pending.size or self._pending.stream.index not in (*self._copies, *self._reencodes):
+                        self._pending = None  # an end-of-stream marker, or a stream not carried over
                         continue
                 packet_time = _packet_seconds(self._pending)
                 if seconds is not None and packet_time is not None and packet_time > seconds:
@@ -622,27 +979,54 @@ class _StreamCopier:
                 packet, self._pending = self._pending, None
                 self._mux(packet)
 
+    def _timestamps_fit(self, packet: av.Packet) -> bool:
+        """Whether the muxer will take this packet's timestamps (damaged input breaks them).
+
+        Muxers refuse a missing dts, a pts before the dts, and a dts that goes back (or, for
+        audio, stands still); such a packet would fail the whole output, so it is skipped.
+        """
+        index, dts, pts = packet.stream.index, packet.dts, packet.pts
+        if dts is None or (pts is not None and pts < dts):
+            return False
+        last = self._last_dts.get(index)
+        if last is not None and (dts <= last if packet.stream.type == "audio" else dts < last):
+            return False
+        self._last_dts[index] = dts
+        return True
+
     def _mux(self, packet: av.Packet) -> None:
         index = packet.stream.index
         if index in self._copies:
+            if not self._timestamps_fit(packet):
+                self._skipped_packets += 1
+                return
             packet.stream = self._copies[index]
-            self._output.mux(packet)
+            self._muxer(packet)
             return
         reencode = self._reencodes[index]
-        for frame in packet.decode():
-            self._output.mux(reencode.encode(frame))
+        try:
+            frames = packet.decode()
+        except (av.error.InvalidDataError, av.error.ArgumentError):
+            self._skipped_packets += 1  # damaged audio: a short silence instead of a failed run
+            return
+        for frame in frames:
+            self._muxer(reencode.encode(frame))
 
     def finish(self) -> None:
         """Mux the remaining packets and flush the audio re-encoders."""
         self.advance_to(None)
-        with _media_errors(self._source_path, "cannot re-encode audio"):
+        with _media_errors(self._source_name, "cannot re-encode audio"):
             for index, reencode in self._reencodes.items():
                 for frame in self._input.streams[index].decode(None):
-                    self._output.mux(reencode.encode(frame))
-                self._output.mux(reencode.encode(None))
+                    self._muxer(reencode.encode(frame))
+                self._muxer(reencode.encode(None))
+        if self._skipped_packets:
+            warnings.warn(f"{self._source_name}: {self._skipped_packets} damaged audio/subtitle packets were skipped",
+                          MediaWarning, stacklevel=3)
 
     def close(self) -> None:
-        self._input.close()
+        if self._owns_input:
+            self._input.close()
 
 
 class _AudioArraySource:
@@ -699,17 +1083,22 @@ class VideoWriter:
     """Writes RGB frames as a new video that keeps the input's timing, streams and metadata.
 
     ``with VideoWriter(out_path, info) as writer: writer.write(rgb, pts)`` for each
-    frame. The output container follows ``out_path``'s extension. The file is written
-    as ``.<name>.partial`` beside ``out_path`` and renamed only by a successful
-    :meth:`close`; an exception inside the ``with`` block (or :meth:`abort`) deletes it,
-    so nothing ever appears under ``out_path`` unless it is complete.
+    frame. The output container follows ``out_path``'s extension, or
+    ``container_format``. A file is written as ``.<name>.partial`` beside ``out_path``
+    and renamed only by a successful :meth:`close`; an exception inside the ``with``
+    block (or :meth:`abort`) deletes it, so nothing ever appears under ``out_path``
+    unless it is complete. ``"-"`` (stdout) and URLs (``tcp://``, ``udp://``, ...) are
+    written as the frames come and need a streamable format (:data:`STREAM_FORMATS`;
+    URL schemes imply one); a failure there leaves a cut stream, which readers of such
+    streams expect.
 
     The video stream has the input's size, time base, frame rate and display matrix and
     every frame keeps the pts it is given, so frame count, timestamps and duration match
     the input (variable frame rate included). Audio, subtitle and data streams of
-    ``copy_streams_from`` (default ``info.path``; None for none) are copied packet for
-    packet; see :class:`_StreamCopier` for what happens when the container cannot take
-    them. Container metadata (title, ...) is kept.
+    ``copy_streams_from`` (default ``info.path``; a :class:`VideoSource` to share its
+    single read, which a pipe or live input needs; None for none) are copied packet
+    for packet; see :class:`_StreamCopier` for what happens when the container cannot
+    take them. Container metadata (title, ...) is kept.
 
     Raises MediaError when the output cannot be created, encoded or written, and
     ValueError for a frame of the wrong shape or a pts that does not increase.
@@ -720,11 +1109,16 @@ class VideoWriter:
         output_path: StrPath,
         info: VideoInfo,
         options: EncoderOptions = EncoderOptions(),
-        copy_streams_from: StrPath | None | _Sentinel = _Sentinel.INFO_PATH,
+        copy_streams_from: StrPath | VideoSource | None | _Sentinel = _Sentinel.INFO_PATH,
+        *,
+        container_format: str | None = None,
+        timeout_s: float | None = None,
     ) -> None:
-        self.output_path = Path(output_path)
+        self._streaming = is_stream_target(output_path)
+        # For a pipe or URL this is only a label for messages.
+        self.output_path = Path(_display_name(output_path, writing=True))
         self._info = info
-        self._temp_path = self.output_path.with_name(f".{self.output_path.name}.partial")
+        self._temp_path = None if self._streaming else self.output_path.with_name(f".{self.output_path.name}.partial")
         self._output: av.container.OutputContainer | None = None
         self._copier: _StreamCopier | None = None
         # The latest frame, converted, waiting for the next pts to know its duration.
@@ -737,10 +1131,15 @@ class VideoWriter:
         self._frame_ticks = max(1, round(1 / (info.fps * info.time_base)))
         source = info.path if copy_streams_from is _Sentinel.INFO_PATH else copy_streams_from
         try:
-            muxer = _output_muxer(self.output_path)
+            muxer = _output_muxer(output_path, container_format)
+            muxer_options = dict(_MUXER_OPTIONS.get(muxer, {}))
+            if self._streaming:
+                # Hand every packet to the pipe or socket at once: readers see frames as they are made.
+                muxer_options["flush_packets"] = "1"
             with _media_errors(self.output_path, "cannot create the output"):
                 self._output = av.open(
-                    os.fspath(self._temp_path), "w", format=muxer, options=_MUXER_OPTIONS.get(muxer, {})
+                    os.fspath(self._temp_path) if self._temp_path else _ffmpeg_url(output_path, writing=True),
+                    "w", format=muxer, options=muxer_options, timeout=_timeouts(output_path, timeout_s),
                 )
                 self._video = _add_video_stream(
                     self._output, self.output_path, options, info.width, info.height, info.fps, info.time_base
@@ -750,8 +1149,11 @@ class VideoWriter:
                 elif info.rotation:
                     self._video.set_display_rotation(info.rotation)
                 self._output.metadata.update(_copyable_tags(info.metadata, _REGENERATED_TAGS))
-            if source is not None:
-                self._copier = _StreamCopier(source, self._output, self.output_path)
+            self._muxer = _Muxer(self._output)
+            if isinstance(source, VideoSource):
+                self._copier = _StreamCopier.from_source(source, self._output, self.output_path, self._muxer)
+            elif source is not None:
+                self._copier = _StreamCopier.from_path(source, self._output, self.output_path, self._muxer)
             self._to_frame = _RgbToEncoderFrames(self._video)
         except BaseException:
             self._discard()
@@ -811,7 +1213,7 @@ class VideoWriter:
                 packet.duration = self._durations.pop(packet.pts, 0)
                 if self._copier is not None:
                     self._copier.advance_to(_packet_seconds(packet))
-                self._output.mux(packet)
+                self._muxer(packet)
 
     def close(self) -> None:
         """Flush everything, finish the file and move it to its final name."""
@@ -826,12 +1228,16 @@ class VideoWriter:
                 if self._copier is not None:
                     self._copier.finish()
                 self._output.close()
-                os.replace(self._temp_path, self.output_path)
+                if self._temp_path is not None:
+                    os.replace(self._temp_path, self.output_path)
         except BaseException:
             self._discard()
             raise
         self._finished = True
         self._release_copier()
+        if self._muxer.refused:
+            warnings.warn(f"{self.output_path}: {self._muxer.refused} packets with damaged data were left out",
+                          MediaWarning, stacklevel=2)
 
     def abort(self) -> None:
         """Stop writing and delete the partial file; nothing appears under the output name."""
@@ -854,7 +1260,8 @@ class VideoWriter:
             # Closing writes a trailer, which can fail again (e.g. disk full): irrelevant here.
             with contextlib.suppress(Exception):
                 self._output.close()
-        _remove_quietly(self._temp_path)
+        if self._temp_path is not None:
+            _remove_quietly(self._temp_path)
 
 
 # ----------------------------------------------------------------------------- whole clips

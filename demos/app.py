@@ -1,0 +1,12 @@
+"""Launch the vidcolor web demo from a checkout: ``python demos/app.py [--port N] [--share] [--model M]``.
+
+The app itself is :mod:`vidcolor.demo`, installed with the package so that ``vidcolor demo`` runs
+the same code; this script only hands its arguments to it (``--help`` lists them all).
+"""
+
+import sys
+
+from vidcolor.demo import main
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,377 @@
+"""The web demo (``vidcolor demo``, the ``demo`` extra): colour a photo or a short clip in a browser.
+
+    vidcolor demo [--port N] [--share] [--model M] [--max-seconds S]
+    python demos/app.py [same options]        # the same, from a checkout
+
+Each tab is also an API endpoint (``gradio_client``):
+
+* ``colorize_photo`` (photo, reference[, work_size]) -> the coloured photo (PNG). The page also
+  shows it against the gray input on a before/after slider.
+* ``colorize_clip`` (clip, reference[, second_reference, work_size, smoothing]) -> the coloured
+  clip (MP4) with the original sound.
+
+Both run the library's own code, :class:`~vidcolor.Colorizer` and
+:func:`~vidcolor.pipeline.colorize_video`, exactly as the command line does. One model is loaded
+and the jobs of both tabs share one queue slot, so concurrent visitors wait in line instead of
+overloading the machine. Bad uploads get the library's one-line messages in the page.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import html
+import shutil
+import sys
+import tempfile
+import threading
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .colorizer import Colorizer
+from .errors import ReferenceWarning, VidcolorError
+from .example import FPS, SAMPLE_RATE, camera_move, to_gray_rgb
+from .images import is_image_path, read_image, write_image
+from .pipeline import colorize_video
+from .video import MediaError, MediaWarning, VideoInfo, probe, write_clip
+
+try:
+    import gradio as gr
+except ImportError as exc:  # the demo extra is optional; the CLI prints this as one line
+    raise VidcolorError("the web demo needs Gradio: pip install 'vidcolor[demo]'") from exc
+
+WORK_SIZE_RANGE = (64, 1024)
+# A job's files are only needed until Gradio has copied the results into its own cache.
+KEEP_SECONDS = 600
+EXAMPLE_PHOTOS = ("chelsea", "coffee", "astronaut")
+EXAMPLE_CLIP_SECONDS = 2
+
+INTRO = """\
+# vidcolor
+Colour black-and-white photos and film clips from a **colour reference image**: the colours of
+the reference are carried onto the matching content. Upload a photo (or a short clip, whose sound
+is kept) and a reference, or start from one of the examples below.
+"""
+
+OUTRO = """\
+Jobs run one at a time: while someone else's is running, yours waits in the queue. For long films
+use the command line: `vidcolor film.mp4 --reference still.jpg`.
+"""
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A file a visitor uploaded: where the server keeps it and the name the visitor gave it."""
+
+    path: Path
+    name: str
+
+
+def _refuse(message: str) -> gr.Error:
+    # Gradio renders messages as HTML, and they quote the visitor's file names. A refused upload
+    # is the visitor's mistake, not the server's: no traceback in the server log either.
+    return gr.Error(html.escape(message, quote=False), print_exception=False)
+
+
+def _upload(payload: dict | None, missing: str | None = None) -> Upload | None:
+    """A file input's raw value (the handlers run with ``preprocess=False``) -> an :class:`Upload`.
+
+    None when nothing was uploaded; with ``missing``, that message is shown instead. Only files
+    in Gradio's upload folder are accepted: without Gradio's preprocessing nothing else stops an
+    API caller from naming any file on the server.
+    """
+    if not payload or not payload.get("path"):
+        if missing:
+            raise _refuse(missing)
+        return None
+    path = Path(payload["path"]).resolve()
+    if not path.is_relative_to(Path(gr.utils.get_upload_folder()).resolve()):
+        raise _refuse("Only files uploaded to the demo can be coloured.")
+    return Upload(path, Path(payload.get("orig_name") or path.name).name)
+
+
+def _work_size(value) -> int:
+    """The working-size setting, checked here because the handlers skip Gradio's own checks."""
+    low, high = WORK_SIZE_RANGE
+    try:
+        size = int(value)
+    except (TypeError, ValueError):
+        size = 0
+    if not low <= size <= high:
+        raise _refuse(f"The working size must be a whole number of pixels from {low} to {high}.")
+    return size
+
+
+def _readable(message: str, uploads: tuple[Upload | None, ...]) -> str:
+    """A library message with the server's temporary paths replaced by the visitor's file names."""
+    for upload in filter(None, uploads):
+        message = message.replace(str(upload.path), upload.name)
+    return message
+
+
+@contextlib.contextmanager
+def errors_shown_in_page(*uploads: Upload | None):
+    """Show the library's one-line errors (:class:`VidcolorError`, :class:`MediaError`) in the page."""
+    try:
+        yield
+    except (VidcolorError, MediaError) as exc:
+        raise _refuse(_readable(str(exc), uploads)) from exc
+
+
+@contextlib.contextmanager
+def warnings_shown_in_page(*uploads: Upload | None):
+    """Show the library's user-facing warnings in the page: a :class:`ReferenceWarning` (e.g. a
+    gray reference) or a :class:`MediaWarning` (e.g. a dropped stream).
+
+    It swaps the process-wide warning hooks, so calls must not overlap: hold the app's lock.
+    """
+    original = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, (ReferenceWarning, MediaWarning)):
+            gr.Warning(html.escape(_readable(str(message), uploads), quote=False))
+        else:
+            original(message, category, filename, lineno, file, line)
+
+    with warnings.catch_warnings():
+        # Every visitor must see them, not only the first one (the default shows each once).
+        warnings.simplefilter("always", ReferenceWarning)
+        warnings.simplefilter("always", MediaWarning)
+        warnings.showwarning = show
+        yield
+
+
+def clip_seconds(info: VideoInfo) -> float | None:
+    """The clip's length in seconds: its duration, else frames / frame rate; None if unknown."""
+    if info.duration is not None:
+        return info.duration
+    if info.frame_count and info.fps:
+        return info.frame_count / float(info.fps)
+    return None
+
+
+def progress_reporter(progress: gr.Progress, total: int | None):
+    """An ``on_frames`` callback for :func:`colorize_video` that moves the page's progress bar.
+
+    The pipeline calls it from its encoder thread, where Gradio's per-event context (which
+    ``gr.Progress`` needs to find the page) is not set, so it runs in a copy of the caller's.
+    """
+    context = contextvars.copy_context()
+    done = 0
+
+    def on_frames(count: int) -> None:
+        nonlocal done
+        done += count
+        context.run(progress, (done, total), desc="Colouring frames", unit="frames")
+
+    return on_frames
+
+
+def write_examples(folder: Path) -> tuple[list[list[str]], list[list[str]]]:
+    """Write the example inputs from scikit-image's bundled CC0 photos; return the photo and clip rows.
+
+    A photo example is the photo made gray, with the colour photo mirrored as its reference (so
+    the colours have to be matched by content, not copied pixel for pixel). The clip example is
+    ``vidcolor example``'s: a slow camera move over "coffee" with a tone as its sound, in gray,
+    with its middle frame in colour as the reference.
+    """
+    from skimage import data
+
+    folder.mkdir(parents=True, exist_ok=True)
+    photos = []
+    for name in EXAMPLE_PHOTOS:
+        rgb = getattr(data, name)()
+        photo, reference = folder / f"{name}_bw.png", folder / f"{name}_reference.png"
+        write_image(photo, to_gray_rgb(rgb))
+        write_image(reference, np.ascontiguousarray(rgb[:, ::-1]))
+        photos.append([str(photo), str(reference)])
+
+    colour_clip = camera_move(data.coffee(), FPS * EXAMPLE_CLIP_SECONDS)
+    t = np.arange(SAMPLE_RATE * EXAMPLE_CLIP_SECONDS) / SAMPLE_RATE
+    tone = (0.2 * np.sin(2 * np.pi * 440.0 * t)).astype(np.float32)
+    clip, reference = folder / "coffee_bw.mp4", folder / "coffee_clip_reference.png"
+    write_clip(clip, [to_gray_rgb(frame) for frame in colour_clip], FPS, audio=np.stack([tone, tone]),
+               sample_rate=SAMPLE_RATE)
+    write_image(reference, colour_clip[len(colour_clip) // 2])
+    return photos, [[str(clip), str(reference)]]
+
+
+class DemoApp:
+    """The demo's handlers around one loaded :class:`Colorizer`; :meth:`blocks` lays out the page.
+
+    ``work_size`` and ``smooth`` are the settings' initial values; clips longer than
+    ``max_seconds`` are refused.
+    """
+
+    def __init__(self, colorizer: Colorizer, *, max_seconds: float = 60.0, work_size: int = 256,
+                 smooth: bool = True, batch_size: int = 8):
+        self.colorizer = colorizer
+        self.max_seconds = max_seconds
+        self.work_size = work_size
+        self.smooth = smooth
+        self.batch_size = batch_size
+        # The colorizer holds one job's state (references, work size): one job at a time, even
+        # for callers that bypass the queue.
+        self._lock = threading.Lock()
+        self._files = tempfile.TemporaryDirectory(prefix="vidcolor-demo-")  # removed with the app
+        self.folder = Path(self._files.name)
+        (self.folder / "jobs").mkdir()
+
+    def _job_folder(self) -> Path:
+        """A new folder for one job's files; those of jobs older than KEEP_SECONDS are removed."""
+        now = time.time()
+        for old in (self.folder / "jobs").iterdir():
+            with contextlib.suppress(FileNotFoundError):  # another job removed it first
+                if now - old.stat().st_mtime > KEEP_SECONDS:
+                    shutil.rmtree(old, ignore_errors=True)
+        return Path(tempfile.mkdtemp(dir=self.folder / "jobs"))
+
+    def colorize_photo(self, photo: dict | None, reference: dict | None, work_size) -> str:
+        """Photo tab and ``colorize_photo`` endpoint: the coloured photo, as a PNG path."""
+        photo_upload = _upload(photo, "Upload the black-and-white photo to colour.")
+        reference_upload = _upload(reference, "Upload a colour reference image.")
+        with errors_shown_in_page(photo_upload, reference_upload):
+            size = _work_size(work_size)
+            image = read_image(photo_upload.path)
+            reference_image = read_image(reference_upload.path)
+            with self._lock, warnings_shown_in_page(reference_upload):
+                self.colorizer.work_size = size
+                self.colorizer.set_reference(reference_image)
+                colour = self.colorizer.colorize_photo(image)
+            output = self._job_folder() / f"{Path(photo_upload.name).stem}_color.png"
+            write_image(output, colour)
+        return str(output)
+
+    def before_after(self, photo: dict | None, result: dict | None) -> tuple[str, str]:
+        """The gray photo (what the model sees) and the coloured result, for the before/after slider."""
+        photo_upload = _upload(photo, "Upload the black-and-white photo to colour.")
+        result_upload = _upload(result, "There is no coloured photo yet.")
+        with errors_shown_in_page(photo_upload):
+            before = self._job_folder() / f"{Path(photo_upload.name).stem}_gray.png"
+            write_image(before, to_gray_rgb(read_image(photo_upload.path)))
+        return str(before), str(result_upload.path)
+
+    def colorize_clip(self, clip: dict | None, reference: dict | None, second_reference: dict | None,
+                      work_size, smooth, progress=gr.Progress()) -> str:
+        """Clip tab and ``colorize_clip`` endpoint: the coloured clip with its sound, as an MP4 path.
+
+        With two references, each shot is coloured from the one that matches it best.
+        """
+        clip_upload = _upload(clip, "Upload the black-and-white clip to colour.")
+        references = [_upload(reference, "Upload a colour reference image."), _upload(second_reference)]
+        references = [upload for upload in references if upload is not None]
+        with errors_shown_in_page(clip_upload, *references):
+            size = _work_size(work_size)
+            if is_image_path(clip_upload.name):
+                raise _refuse(f"{clip_upload.name} is a photo: colour it in the Photo tab.")
+            info = probe(clip_upload.path)
+            seconds = clip_seconds(info)
+            if seconds is None:
+                raise _refuse(f"{clip_upload.name}: cannot tell how long the clip is; try another file.")
+            if seconds > self.max_seconds:
+                raise _refuse(
+                    f"{clip_upload.name} is {seconds:.1f} s long; this demo takes clips of up to "
+                    f"{self.max_seconds:g} s. Trim it, or colour the whole film with the command line."
+                )
+            reference_images = [read_image(upload.path) for upload in references]
+            total = info.frame_count or round(seconds * float(info.fps))
+            progress((0, total), desc="Colouring frames", unit="frames")
+            with self._lock, warnings_shown_in_page(clip_upload, *references):
+                self.colorizer.work_size = size
+                self.colorizer.set_references(reference_images)
+                # MP4 whatever came in, so that every browser can play the result.
+                output = self._job_folder() / f"{Path(clip_upload.name).stem}_color.mp4"
+                colorize_video(clip_upload.path, output, self.colorizer, batch_size=self.batch_size,
+                               smooth=bool(smooth), on_frames=progress_reporter(progress, total))
+        return str(output)
+
+    def blocks(self) -> gr.Blocks:
+        """The page, with the queue set up: ``app.blocks().launch()``."""
+        photo_examples, clip_examples = write_examples(self.folder / "examples")
+        # analytics off: the demo should not phone home for its visitors.
+        with gr.Blocks(title="vidcolor: colour photos and film clips", analytics_enabled=False,
+                       delete_cache=(3600, 3600)) as demo:
+            gr.Markdown(INTRO)
+            with gr.Tabs():
+                with gr.Tab("Photo", id="photo"):
+                    with gr.Row(equal_height=False):
+                        with gr.Column():
+                            with gr.Row():
+                                photo = gr.Image(label="Black-and-white photo", sources=["upload"], height=300,
+                                                 elem_id="photo-input", placeholder="A colour photo is made gray")
+                                photo_reference = gr.Image(label="Colour reference", sources=["upload"],
+                                                           height=300, elem_id="photo-reference")
+                            photo_button = gr.Button("Colour the photo", variant="primary", elem_id="colorize-photo")
+                        with gr.Column():
+                            slider = gr.ImageSlider(label="Before / after: drag the handle", type="filepath",
+                                                    interactive=False, max_height=420, elem_id="before-after")
+                            photo_download = gr.DownloadButton("Download the coloured photo (PNG)",
+                                                               elem_id="download-photo")
+                    gr.Examples(photo_examples, [photo, photo_reference], cache_examples=False, elem_id="photo-examples",
+                                label="Examples: scikit-image's CC0 photos, made gray, with the colour photo mirrored as reference")
+                with gr.Tab("Clip", id="clip"):
+                    with gr.Row(equal_height=False):
+                        with gr.Column():
+                            clip = gr.Video(label=f"Black-and-white clip (up to {self.max_seconds:g} s)",
+                                            sources=["upload"], height=300, elem_id="clip-input")
+                            with gr.Row():
+                                clip_reference = gr.Image(label="Colour reference", sources=["upload"],
+                                                          height=200, elem_id="clip-reference")
+                                clip_reference_2 = gr.Image(label="Second reference (optional)", sources=["upload"],
+                                                            height=200, elem_id="clip-reference-2")
+                            clip_button = gr.Button("Colour the clip", variant="primary", elem_id="colorize-clip")
+                        with gr.Column():
+                            clip_output = gr.Video(label="Coloured clip, with its sound", buttons=["download"],
+                                                   interactive=False, elem_id="clip-output")
+                    gr.Examples(clip_examples, [clip, clip_reference], cache_examples=False, elem_id="clip-examples",
+                                label="Example: a clip made from scikit-image's CC0 photo, its middle frame in colour as reference")
+            with gr.Accordion("Settings", open=False):
+                with gr.Row():
+                    work_size = gr.Slider(*WORK_SIZE_RANGE, value=self.work_size, step=32, label="Working size (pixels)",
+                                          info="Short side at which colour is predicted: larger is finer and slower")
+                    smooth = gr.Checkbox(value=self.smooth, label="Temporal smoothing (clips)",
+                                         info="Carry colours along the motion so that they do not flicker")
+            gr.Markdown(OUTRO)
+
+            # preprocess=False: the handlers read the uploads with the library's readers, so a bad
+            # file gets the library's message rather than a generic error from Gradio's decoders.
+            photo_button.click(
+                self.colorize_photo, [photo, photo_reference, work_size], photo_download, api_name="colorize_photo",
+                concurrency_id="model", preprocess=False, show_progress_on=slider,
+            ).success(self.before_after, [photo, photo_download], slider, api_visibility="private", preprocess=False)
+            clip_button.click(
+                self.colorize_clip, [clip, clip_reference, clip_reference_2, work_size, smooth], clip_output,
+                api_name="colorize_clip", concurrency_id="model", preprocess=False,
+            )
+        # Both tabs' jobs share the "model" slot: one job at a time, the others wait in line.
+        demo.queue(default_concurrency_limit=1, max_size=32)
+        return demo
+
+
+def launch(model: str | Path | None = None, *, device: str = "auto", port: int | None = None, share: bool = False,
+           max_seconds: float = 60.0, work_size: int = 256, smooth: bool = True, batch_size: int = 8) -> None:
+    """Load the model and serve the demo until interrupted (what ``vidcolor demo`` runs).
+
+    ``port`` None takes the first free one from 7860; ``share`` also serves it on a temporary
+    public gradio.live address.
+    """
+    low, high = WORK_SIZE_RANGE
+    if not low <= work_size <= high:
+        raise VidcolorError(f"--work-size must be from {low} to {high} for the demo")
+    colorizer = Colorizer.from_pretrained(model, device=device, work_size=work_size)
+    app = DemoApp(colorizer, max_seconds=max_seconds, work_size=work_size, smooth=smooth, batch_size=batch_size)
+    try:
+        app.blocks().launch(server_port=port, share=share)
+    except OSError as exc:  # no free port
+        raise VidcolorError(f"port {port} is taken; choose another with --port" if port else str(exc)) from exc
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``vidcolor demo`` with these arguments (default: the command line's); returns the exit code."""
+    from .cli import main as cli_main
+
+    return cli_main(["demo", *(sys.argv[1:] if argv is None else argv)])
