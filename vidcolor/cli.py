@@ -274,6 +274,8 @@ def train_command(argv: list[str]) -> int:
     parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
     parser.add_argument("--lr", type=float, default=defaults.lr)
     parser.add_argument("--adv-start", type=int, default=defaults.adv_start, help="step where the GAN loss starts")
+    parser.add_argument("--w-hist", type=float, default=defaults.w_hist, help="weight of the ab-histogram loss")
+    parser.add_argument("--w-adv", type=float, default=defaults.w_adv, help="weight of the adversarial loss")
     parser.add_argument("--workers", type=int, default=defaults.workers, help="data loader processes")
     parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument("--device", default=defaults.device)
@@ -283,7 +285,8 @@ def train_command(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     cfg = TrainConfig(
         data=args.data, out=args.out, preset=args.preset, steps=args.steps, batch_size=args.batch_size,
-        lr=args.lr, adv_start=args.adv_start, workers=args.workers, seed=args.seed, device=args.device,
+        lr=args.lr, adv_start=args.adv_start, w_hist=args.w_hist, w_adv=args.w_adv, workers=args.workers,
+        seed=args.seed, device=args.device,
         resume=args.resume, init_from=args.init_from, freeze=args.freeze,
     )
     print(f"final checkpoint: {train(cfg)}")

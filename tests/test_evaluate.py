@@ -1,0 +1,39 @@
+"""`vidcolor evaluate`: reference choice and the per-method table on a generated colour clip."""
+
+import json
+
+import numpy as np
+import pytest
+
+from media import pattern_rgb
+from vidcolor.cli import main
+from vidcolor.errors import VidcolorError
+from vidcolor.evaluate import METHODS, METRICS, first_content_frame, to_lab
+from vidcolor.images import write_image
+
+
+def test_first_content_frame_skips_fades_but_not_muted_scenes():
+    dark = np.zeros((8, 8, 3), np.uint8)
+    gray = np.full((8, 8, 3), 128, np.uint8)
+    muted = np.full((8, 8, 3), (120, 128, 140), np.uint8)  # a snowy scene: low but real chroma
+    assert first_content_frame([to_lab(x) for x in (dark, gray, muted)]) == 2
+    with pytest.raises(VidcolorError, match="reference"):
+        first_content_frame([to_lab(x) for x in (dark, gray)])
+
+
+def test_evaluate_writes_every_method_and_metric(tmp_path, tiny_checkpoint):
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for i in range(8):
+        write_image(folder / f"{i:05d}.png", pattern_rgb(i, 64, 48))
+    out = tmp_path / "eval.json"
+    argv = [str(folder), "--checkpoint", str(tiny_checkpoint), "--frames", "6", "--json", str(out)]
+    assert main(["evaluate", *argv]) == 0
+    result = json.loads(out.read_text())
+    clip = result["clips"][0]
+    assert clip["frames"] == 6 and clip["reference_frame"] == 0
+    for method in METHODS:
+        assert set(clip[method]) == set(METRICS)
+    # The gray baseline has no colour at all; flow reproduces a nearby reference closely.
+    assert clip["gray"]["colourfulness_ratio"] < 0.05
+    assert clip["flow"]["ciede2000"] < clip["gray"]["ciede2000"]
