@@ -38,7 +38,7 @@ class ModelConfig:
     topk: int = 8  # sorted top similarities fed to the gate
     temperature: float = 0.02  # softmax temperature over reference positions
     ref_size: int = 192  # the reference is resized to fit in ref_size x ref_size (48 x 48 keys)
-    attention_chunk: int = 4096  # target positions per attention chunk (bounds memory)
+    attention_chunk: int = 4096  # target positions (summed over the batch) per attention chunk
 
 
 PRESETS: dict[str, ModelConfig] = {
@@ -115,7 +115,8 @@ def attend(
     there anyway, and the full one costs most of the frame time on a CPU. Returns the attended
     values ``(b, c, h, w)`` and permutation-invariant statistics of each similarity row
     ``(b, topk + 1, h, w)``: the sorted top-k similarities (the first is the maximum) and the
-    mean. Target positions are processed ``chunk`` at a time so memory stays bounded.
+    mean. Target positions are processed in chunks of ``chunk`` positions over the whole
+    batch, so memory stays bounded.
     """
     b, d, h, w = query.shape
     n = keys.shape[-1]
@@ -123,10 +124,13 @@ def attend(
     keys = keys.expand(b, -1, -1)
     values_t = values.expand(b, -1, -1).transpose(1, 2)  # (b, n, c)
     k = min(topk, n)
+    # The similarity block is (b, step, n): split the chunk over the batch so memory stays
+    # bounded by ``chunk * n`` whatever the batch size.
+    step = max(1, chunk // b)
     attended, stats = [], []
-    for start in range(0, rows.shape[1], chunk):
+    for start in range(0, rows.shape[1], step):
         # fp32: a softmax at T = 0.02 and similarities near 1 lose too much in fp16.
-        sim = torch.bmm(rows[:, start : start + chunk].float(), keys.float())  # (b, mc, n)
+        sim = torch.bmm(rows[:, start : start + step].float(), keys.float())  # (b, mc, n)
         top, index = sim.topk(k, dim=-1)  # (b, mc, k), sorted
         weights = torch.softmax(top / temperature, dim=-1)
         picked = torch.gather(
