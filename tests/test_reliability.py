@@ -36,9 +36,11 @@ def run(args, checkpoint) -> int:
     return main([*map(str, args), "--model", str(checkpoint), "-q", "--work-size", "32"])
 
 
-def cli_subprocess(args, checkpoint, **kwargs) -> subprocess.Popen:
+def cli_subprocess(args, checkpoint, work_size: int = 32, **kwargs) -> subprocess.Popen:
     """The real ``vidcolor`` command (``python -m vidcolor``) in a child process."""
-    command = [sys.executable, "-m", "vidcolor", *map(str, args), "--model", str(checkpoint), "-q", "--work-size", "32"]
+    command = [
+        sys.executable, "-m", "vidcolor", *map(str, args), "--model", str(checkpoint), "-q", "--work-size", str(work_size)
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=REPO, **kwargs)
 
@@ -259,7 +261,8 @@ def test_signal_stops_cleanly_and_leaves_no_file(tmp_path, tiny_checkpoint, refe
                      codec_options={"preset": "ultrafast"})
     before = digest(clip)
     out = tmp_path / "out.mp4"
-    process = cli_subprocess([clip, "-r", reference, "-o", out], tiny_checkpoint)
+    # A large working size keeps the run busy for a minute, so the signal lands mid-run on any machine.
+    process = cli_subprocess([clip, "-r", reference, "-o", out], tiny_checkpoint, work_size=384)
     partial = tmp_path / ".out.mp4.partial"
     deadline = time.monotonic() + 60
     while not partial.exists() and process.poll() is None and time.monotonic() < deadline:
