@@ -262,7 +262,12 @@ def test_signal_stops_cleanly_and_leaves_no_file(tmp_path, tiny_checkpoint, refe
     before = digest(clip)
     out = tmp_path / "out.mp4"
     # A large working size keeps the run busy for a minute, so the signal lands mid-run on any machine.
-    process = cli_subprocess([clip, "-r", reference, "-o", out], tiny_checkpoint, work_size=384)
+    # The child must see SIGINT at its default even when this test runs in a background job,
+    # where the shell hands SIGINT down ignored (and Python then installs no Ctrl-C handler).
+    process = cli_subprocess(
+        [clip, "-r", reference, "-o", out], tiny_checkpoint, work_size=384,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     partial = tmp_path / ".out.mp4.partial"
     deadline = time.monotonic() + 60
     while not partial.exists() and process.poll() is None and time.monotonic() < deadline:
