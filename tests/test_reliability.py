@@ -269,12 +269,15 @@ def test_signal_stops_cleanly_and_leaves_no_file(tmp_path, tiny_checkpoint, refe
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     partial = tmp_path / ".out.mp4.partial"
-    deadline = time.monotonic() + 60
-    while not partial.exists() and process.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert partial.exists(), process.communicate()[1].decode()
-    process.send_signal(signum)
-    _, err = process.communicate(timeout=30)
+    try:
+        deadline = time.monotonic() + 60
+        while not partial.exists() and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert partial.exists(), process.communicate()[1].decode()
+        process.send_signal(signum)
+        _, err = process.communicate(timeout=30)
+    finally:
+        process.kill()  # a failed run must not leave a busy child behind
     assert process.returncode == 128 + signum, err.decode()
     assert "interrupted" in one_error_line(err.decode())
     assert files_in(tmp_path) == {"long.mp4"} and digest(clip) == before
