@@ -176,14 +176,15 @@ def colorize_command(args: argparse.Namespace) -> int:
         Path(args.input).resolve(), Path(output).resolve()
     ):
         raise VidcolorError(f"{args.report}: the report would overwrite the input or the output")
+    is_photo = not is_stream_target(args.input) and is_image_path(args.input)
+    if is_photo and args.report:
+        raise VidcolorError("--report applies to videos, not photos")
     started = time.perf_counter()
-    if not is_stream_target(args.input) and is_image_path(args.input):
-        if args.report:
-            raise VidcolorError("--report applies to videos, not photos")
-        colorizer = Colorizer.from_pretrained(
-            args.model, device=args.device, work_size=args.work_size, precision=args.precision, compile=args.compile
-        )
-        colorizer.set_references(references)
+    colorizer = Colorizer.from_pretrained(
+        args.model, device=args.device, work_size=args.work_size, precision=args.precision, compile=args.compile
+    )
+    colorizer.set_references(references)
+    if is_photo:
         write_image(output, colorizer.colorize_photo(read_image(args.input)))
         if not args.quiet:
             print(f"coloured 1 photo in {time.perf_counter() - started:.1f} s -> {output}", file=sys.stderr)
@@ -199,13 +200,10 @@ def colorize_command(args: argparse.Namespace) -> int:
     encoder = EncoderOptions(
         codec=args.codec, crf=args.crf, preset=args.preset, pix_fmt=args.pix_fmt, low_delay=low_delay
     )
-    colorizer = Colorizer.from_pretrained(
-        args.model, device=args.device, work_size=args.work_size, precision=args.precision, compile=args.compile
-    )
-    colorizer.set_references(references)
     # Opened once, here: a pipe or live stream cannot be probed and then read again. With
     # -o -, stdout carries media bytes only: anything printed goes to stderr instead.
-    with contextlib.redirect_stdout(sys.stderr) if output == "-" else contextlib.nullcontext(), VideoSource(args.input, keep_other_streams=True, timeout_s=args.timeout, low_delay=low_delay) as source:
+    quiet_stdout = contextlib.redirect_stdout(sys.stderr) if output == "-" else contextlib.nullcontext()
+    with quiet_stdout, VideoSource(args.input, keep_other_streams=True, timeout_s=args.timeout, low_delay=low_delay) as source:
         with tqdm(total=source.info.frame_count, unit="frame", disable=args.quiet, file=sys.stderr,
                   dynamic_ncols=True, mininterval=0.5 if low_delay else 0.1) as bar:
             report = colorize_video(

@@ -273,8 +273,9 @@ class Colorizer:
         if reference is not None:
             self.set_reference(reference)
         lightness = gray_to_lightness(to_gray_batch(image)).unsqueeze(1)
-        self.choose_reference(self.working_lightness(lightness))
-        return self.colorize_lightness(lightness)[0].cpu().numpy()
+        lightness_work = self.working_lightness(lightness)
+        self.choose_reference(lightness_work)
+        return self.merge(lightness, lightness_work, self.predict_ab(lightness_work))[0].cpu().numpy()
 
     def stream(self, frames, batch_size: int = 8, smooth: bool = True):
         """Colourise an iterator of frames lazily, carrying the temporal state: RGB uint8 ``(h, w, 3)`` out.

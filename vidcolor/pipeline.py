@@ -119,6 +119,11 @@ def shot_starts(
     return starts, current_pin
 
 
+def lightness_batch(gray: np.ndarray) -> torch.Tensor:
+    """Gray levels ``(b, h, w)`` in [0, 1] -> CIE L ``(b, 1, h, w)``, the input of :func:`colorize_batches`."""
+    return torch.from_numpy(gray_to_lightness_numpy(gray)).unsqueeze(1)
+
+
 def colorize_batches(
     colorizer: Colorizer,
     batches: Iterable[tuple[torch.Tensor, Sequence[float] | None]],
@@ -207,10 +212,10 @@ def colorize_stream(
         for frame in frames:
             grays.append(to_gray_batch(frame)[0].numpy())
             if len(grays) == batch_size:
-                yield torch.from_numpy(gray_to_lightness_numpy(np.stack(grays))).unsqueeze(1), None
+                yield lightness_batch(np.stack(grays)), None
                 grays = []
         if grays:
-            yield torch.from_numpy(gray_to_lightness_numpy(np.stack(grays))).unsqueeze(1), None
+            yield lightness_batch(np.stack(grays)), None
 
     for rgb in colorize_batches(colorizer, batches(), smooth=smooth):
         yield from rgb.cpu().numpy()
@@ -322,7 +327,7 @@ def colorize_video(
             gray, pts, seconds = item
             pts_batches.put(pts)
             started = time.perf_counter()
-            lightness = torch.from_numpy(gray_to_lightness_numpy(gray)).unsqueeze(1)
+            lightness = lightness_batch(gray)
             report.timed("to tensor", started)
             yield lightness, seconds
 
