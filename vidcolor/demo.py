@@ -34,10 +34,10 @@ import numpy as np
 
 from .colorizer import Colorizer
 from .errors import ReferenceWarning, VidcolorError
-from .example import FPS, SAMPLE_RATE, camera_move, to_gray_rgb
+from .example import to_gray_rgb, write_example_input
 from .images import is_image_path, read_image, write_image
 from .pipeline import colorize_video
-from .video import MediaError, MediaWarning, VideoInfo, probe, write_clip
+from .video import MediaError, MediaWarning, VideoInfo, probe
 
 try:
     import gradio as gr
@@ -190,13 +190,8 @@ def write_examples(folder: Path) -> tuple[list[list[str]], list[list[str]]]:
         write_image(reference, np.ascontiguousarray(rgb[:, ::-1]))
         photos.append([str(photo), str(reference)])
 
-    colour_clip = camera_move(data.coffee(), FPS * EXAMPLE_CLIP_SECONDS)
-    t = np.arange(SAMPLE_RATE * EXAMPLE_CLIP_SECONDS) / SAMPLE_RATE
-    tone = (0.2 * np.sin(2 * np.pi * 440.0 * t)).astype(np.float32)
     clip, reference = folder / "coffee_bw.mp4", folder / "coffee_clip_reference.png"
-    write_clip(clip, [to_gray_rgb(frame) for frame in colour_clip], FPS, audio=np.stack([tone, tone]),
-               sample_rate=SAMPLE_RATE)
-    write_image(reference, colour_clip[len(colour_clip) // 2])
+    write_example_input(clip, reference, seconds=EXAMPLE_CLIP_SECONDS)
     return photos, [[str(clip), str(reference)]]
 
 

@@ -43,19 +43,26 @@ def to_gray_rgb(rgb_uint8: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(cv2.cvtColor(rgb_uint8, cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB)
 
 
-def run_example(out_dir: Path, model=None, device="auto", batch_size=8, work_size=256, smooth=True) -> dict[str, Path]:
-    """Write the example's input, reference, output and preview under ``out_dir``; return their paths."""
+def write_example_input(clip_path: Path, reference_path: Path, seconds: int = SECONDS) -> list[np.ndarray]:
+    """Write the gray example clip (camera move over "coffee", a 440 Hz tone as audio) and its
+    reference (the middle frame in colour); return the colour frames (the ground truth)."""
     from skimage import data
 
+    colour_clip = camera_move(data.coffee(), FPS * seconds)
+    t = np.arange(SAMPLE_RATE * seconds) / SAMPLE_RATE
+    tone = (0.2 * np.sin(2 * np.pi * 440.0 * t)).astype(np.float32)
+    write_clip(clip_path, [to_gray_rgb(f) for f in colour_clip], FPS, audio=np.stack([tone, tone]), sample_rate=SAMPLE_RATE)
+    write_image(reference_path, colour_clip[len(colour_clip) // 2])
+    return colour_clip
+
+
+def run_example(out_dir: Path, model=None, device="auto", batch_size=8, work_size=256, smooth=True) -> dict[str, Path]:
+    """Write the example's input, reference, output and preview under ``out_dir``; return their paths."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    colour_clip = camera_move(data.coffee(), FPS * SECONDS)
     paths = {name: out_dir / f"{name}{suffix}" for name, suffix in
              [("input", ".mp4"), ("reference", ".png"), ("output", ".mp4"), ("preview", ".png")]}
-    t = np.arange(SAMPLE_RATE * SECONDS) / SAMPLE_RATE
-    tone = (0.2 * np.sin(2 * np.pi * 440.0 * t)).astype(np.float32)
-    write_clip(paths["input"], [to_gray_rgb(f) for f in colour_clip], FPS, audio=np.stack([tone, tone]), sample_rate=SAMPLE_RATE)
+    colour_clip = write_example_input(paths["input"], paths["reference"])
     reference = colour_clip[len(colour_clip) // 2]
-    write_image(paths["reference"], reference)
 
     colorizer = Colorizer.from_pretrained(model, device=device, work_size=work_size)
     colorizer.set_reference(reference)
