@@ -7,6 +7,7 @@ output file; the input is never modified. Damaged input is worked around and rep
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import signal
 import subprocess
@@ -25,6 +26,7 @@ from media import (
     garble_video_packets,
     make_audio_clip,
     make_clip,
+    packets,
     write_reference,
 )
 from vidcolor.cli import main
@@ -255,8 +257,12 @@ def test_seeded_mutations_never_crash_or_hang(tmp_path, tiny_checkpoint, referen
 # ----------------------------------------------------------------------------- interruption and write errors
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
-def test_signal_stops_cleanly_and_leaves_no_file(tmp_path, tiny_checkpoint, reference, signum):
+@pytest.mark.parametrize(
+    ("signum", "segment", "partial"),
+    [(signal.SIGINT, "30", ".out.mp4.parts/.segment_00000.mov.partial"), (signal.SIGTERM, "0", ".out.mp4.partial")],
+)
+def test_signal_stops_cleanly_and_leaves_no_file(tmp_path, tiny_checkpoint, reference, signum, segment, partial):
+    """Stopped before any segment is complete (or written in one piece): nothing is left."""
     clip = make_clip(tmp_path / "long.mp4", frames=2400, width=64, height=48, color=False, audio=False,
                      codec_options={"preset": "ultrafast"})
     before = digest(clip)
@@ -265,10 +271,10 @@ def test_signal_stops_cleanly_and_leaves_no_file(tmp_path, tiny_checkpoint, refe
     # The child must see SIGINT at its default even when this test runs in a background job,
     # where the shell hands SIGINT down ignored (and Python then installs no Ctrl-C handler).
     process = cli_subprocess(
-        [clip, "-r", reference, "-o", out], tiny_checkpoint, work_size=384,
+        [clip, "-r", reference, "-o", out, "--segment", segment], tiny_checkpoint, work_size=384,
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
-    partial = tmp_path / ".out.mp4.partial"
+    partial = tmp_path / partial
     try:
         deadline = time.monotonic() + 60
         while not partial.exists() and process.poll() is None and time.monotonic() < deadline:
@@ -281,6 +287,78 @@ def test_signal_stops_cleanly_and_leaves_no_file(tmp_path, tiny_checkpoint, refe
     assert process.returncode == 128 + signum, err.decode()
     assert "interrupted" in one_error_line(err.decode())
     assert files_in(tmp_path) == {"long.mp4"} and digest(clip) == before
+
+
+def decoded_frames(path: Path) -> np.ndarray:
+    with av.open(str(path)) as container:
+        return np.stack([frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)])
+
+
+def test_resume_after_sigint_gives_the_frames_of_a_clean_run(tmp_path, tiny_checkpoint, reference):
+    clip = make_clip(tmp_path / "in.mp4", frames=96, width=64, height=48, color=False, audio=True)
+    before = digest(clip)
+    # Segments of one second (24 frames); a large working size slows the run so the signal lands mid-run.
+    # Lossless x264 (crf 0): at other settings this FFmpeg's x264 does not always make the same
+    # bitstream from the same frames, even in one process, so two clean runs may differ by a
+    # few levels; lossless, the decoded frames are exactly what the colourizer made.
+    args = ["-r", reference, "--segment", "1", "--crf", "0", "--report"]
+    clean = tmp_path / "clean.mp4"
+    run = cli_subprocess([clip, "-o", clean, *args, tmp_path / "clean.json"], tiny_checkpoint, work_size=192)
+    assert run.wait(timeout=120) == 0, run.communicate()[1].decode()
+
+    out = tmp_path / "out.mp4"
+    process = cli_subprocess(
+        [clip, "-o", out, *args, tmp_path / "out.json"], tiny_checkpoint, work_size=192,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    manifest = tmp_path / ".out.mp4.parts" / "manifest.json"
+    try:
+        deadline = time.monotonic() + 60
+        while not manifest.exists() and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert manifest.exists(), process.communicate()[1].decode()
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=30)
+    finally:
+        process.kill()
+    assert process.returncode == 128 + signal.SIGINT, err.decode()
+    saved = json.loads(manifest.read_text())
+    assert 1 <= len(saved["segments"]) < 4 and not saved["complete"]
+    assert "--resume" in err.decode() and not out.exists()
+
+    resumed = cli_subprocess([clip, "-o", out, *args, tmp_path / "out.json", "--resume"], tiny_checkpoint, work_size=192)
+    _, err = resumed.communicate(timeout=120)
+    assert resumed.returncode == 0, err.decode()
+    assert np.array_equal(decoded_frames(out), decoded_frames(clean))
+    assert frame_pts(out) == frame_pts(clean) == frame_pts(clip)
+    assert packets(out, "audio") == packets(clip, "audio")
+    report, clean_report = (json.loads((tmp_path / name).read_text()) for name in ("out.json", "clean.json"))
+    assert report["frames"] == 96 and report["chroma_energy"] == clean_report["chroma_energy"]
+    assert not (tmp_path / ".out.mp4.parts").exists() and digest(clip) == before
+
+
+def test_resume_refuses_a_changed_run_and_continues_the_same_one(tmp_path, tiny_checkpoint, reference, monkeypatch, capsys):
+    import tqdm
+
+    clip = make_clip(tmp_path / "in.mp4", frames=72, width=64, height=48, color=False)
+    out = tmp_path / "out.mp4"
+    command = [str(clip), "-r", str(reference), "-o", str(out), "--model", str(tiny_checkpoint), "-q",
+               "--work-size", "32", "--segment", "1"]
+    frames_done = []
+
+    def interrupt_after_48_frames(self, n=1):  # the progress bar hears of every batch written
+        frames_done.append(n)
+        if sum(frames_done) >= 48:
+            raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(tqdm.tqdm, "update", interrupt_after_48_frames)
+        assert main(command) == 128 + signal.SIGINT
+    assert "--resume" in capsys.readouterr().err and not out.exists()
+    assert main([*command, "--resume", "--crf", "30"]) == 2
+    assert "differs in settings" in one_error_line(capsys.readouterr().err)
+    assert main([*command, "--resume"]) == 0
+    assert len(frame_pts(out)) == 72 and files_in(tmp_path) == {"in.mp4", "out.mp4"}
 
 
 def test_file_size_limit_is_a_clear_error_and_leaves_no_file(tmp_path, tiny_checkpoint, reference):

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import av
 import cv2
 import numpy as np
 
-from media import frame_pts, make_clip, packets, stream_kinds
+from media import frame_pts, make_clip, packets, pattern_rgb, stream_kinds
 from vidcolor.cli import STREAM_FORMATS, main
 from vidcolor.colorizer import Colorizer
 from vidcolor.video import STREAM_FORMATS as VIDEO_STREAM_FORMATS
@@ -89,3 +92,88 @@ def test_stream_api_is_lazy_and_takes_uint8_and_colour_frames(tiny_checkpoint, r
     first = next(stream)
     assert first.shape == (40, 56, 3) and len(pulled) == 3  # one batch read, not the whole input
     assert len([first, *stream]) == 7
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_loopback_tcp_stream_keeps_frames_within_the_latency_bound(tiny_checkpoint, reference):
+    """A live sender -> vidcolor --latency 4 -> a receiver, all on 127.0.0.1, frames paced at 25 fps."""
+    fps, count, latency = 25, 75, 4
+    in_port, out_port = free_port(), free_port()
+    sent: list[float] = []  # when each frame left the sender, in order
+    received: dict[int, float] = {}
+    errors: list[BaseException] = []
+
+    def receive() -> None:  # listens first: vidcolor connects to it when its output opens
+        try:
+            with av.open(f"tcp://127.0.0.1:{out_port}?listen=1", "r", format="mpegts", timeout=90,
+                         options={"probesize": "32768", "analyzeduration": "0"}) as container:
+                for frame in container.decode(video=0):
+                    received[frame.pts] = time.monotonic()
+        except BaseException as error:  # noqa: BLE001 - reported by the test below
+            errors.append(("receiver", error))
+
+    def connect() -> tuple[av.container.OutputContainer, av.video.stream.VideoStream]:
+        deadline = time.monotonic() + 90  # vidcolor takes a few seconds to start listening
+        while True:
+            container = av.open(f"tcp://127.0.0.1:{in_port}", "w", format="mpegts", options={"flush_packets": "1", "omit_video_pes_length": "0"})
+            stream = container.add_stream("libx264", rate=fps)
+            stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+            stream.options = {"tune": "zerolatency", "preset": "ultrafast"}
+            try:
+                container.start_encoding()  # connects
+                return container, stream
+            except (av.error.FFmpegError, OSError):  # not listening yet
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+
+    def send() -> None:
+        try:
+            container, stream = connect()
+            with container:
+                start = time.monotonic()
+                for index in range(count):
+                    time.sleep(max(0.0, start + index / fps - time.monotonic()))  # a live source
+                    frame = av.VideoFrame.from_ndarray(pattern_rgb(index, 64, 48, color=False), format="rgb24")
+                    frame.pts = index
+                    container.mux(stream.encode(frame))  # zerolatency: the frame's packet comes out at once
+                    sent.append(time.monotonic())
+                container.mux(stream.encode(None))
+        except BaseException as error:  # noqa: BLE001
+            errors.append(("sender", error))
+
+    receiver = threading.Thread(target=receive)
+    receiver.start()
+    process = subprocess.Popen(
+        vidcolor_command(f"tcp://127.0.0.1:{in_port}?listen=1", "--reference", reference,
+                         "-o", f"tcp://127.0.0.1:{out_port}", "--latency", str(latency), "--timeout", "90",
+                         "--model", tiny_checkpoint, "--work-size", "32", "-q"),
+        stderr=subprocess.PIPE, env=child_env(), cwd=REPO,
+    )
+    sender = threading.Thread(target=send)
+    sender.start()
+    try:
+        sender.join(timeout=150)
+        _, err = process.communicate(timeout=60)
+        receiver.join(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        raise AssertionError(f"vidcolor did not finish: {process.communicate()[1].decode()} {errors} "
+                             f"sent {len(sent)} received {len(received)}") from None
+    finally:
+        process.kill()
+    assert not errors, errors
+    assert process.returncode == 0, err.decode()
+    assert len(received) == count
+    # MPEG-TS shifts the timestamps by the muxer's start offset: frames are matched by order.
+    delays = np.array([received[pts] - sent_at for pts, sent_at in zip(sorted(received), sent)])
+    bound = (latency + latency) / fps  # --latency frames in flight plus one batch (batches of N)
+    steady = delays[latency * 2 :]  # after the receiver's start-up
+    print(f"loopback delay: median {np.median(steady) * 1000:.0f} ms, 90th percentile "
+          f"{np.percentile(steady, 90) * 1000:.0f} ms, max {steady.max() * 1000:.0f} ms; bound {bound * 1000:.0f} ms")
+    assert np.median(steady) < bound

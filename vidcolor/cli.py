@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
+import hashlib
 import json
 import os
 import re
@@ -64,6 +66,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
     parser.add_argument("--report", help="write a JSON report: shots, chosen references, scene cuts, flicker, CDC")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue an interrupted run from its last complete segment (same command otherwise)")
+    parser.add_argument("--segment", type=float, default=30.0, metavar="SECONDS",
+                        help="write a file output in closed segments of about this length, which an interrupted "
+                        "run resumes from (default 30; 0: in one piece, not resumable)")
     _add_run_options(parser)
     parser.add_argument("--precision", choices=["auto", "fp32", "fp16", "bf16"], default="auto",
                         help="network precision (default: fp16 on a GPU, fp32 on a CPU)")
@@ -170,6 +177,11 @@ def colorize_command(args: argparse.Namespace) -> int:
         raise VidcolorError("-o - writes to stdout: choose its container with --format (mpegts, matroska or nut)")
     if args.latency is not None and args.latency < 1:
         raise VidcolorError("--latency must be at least 1 frame")
+    if args.segment < 0:
+        raise VidcolorError("--segment must be 0 (one piece) or a length in seconds")
+    segmented = args.segment > 0 and not is_stream_target(args.input) and not is_stream_target(output)
+    if args.resume and not segmented:
+        raise VidcolorError("--resume needs a file input and a file output written in segments (--segment > 0)")
     reference_paths, pins = parse_references(args.reference)
     references = [read_image(path) for path in reference_paths]
     if args.report and not is_stream_target(output) and Path(args.report).resolve() in (
@@ -203,7 +215,9 @@ def colorize_command(args: argparse.Namespace) -> int:
     # Opened once, here: a pipe or live stream cannot be probed and then read again. With
     # -o -, stdout carries media bytes only: anything printed goes to stderr instead.
     quiet_stdout = contextlib.redirect_stdout(sys.stderr) if output == "-" else contextlib.nullcontext()
-    with quiet_stdout, VideoSource(args.input, keep_other_streams=True, timeout_s=args.timeout, low_delay=low_delay) as source:
+    # A segmented run copies the audio from the file when it joins the segments, not on the way.
+    with quiet_stdout, VideoSource(args.input, keep_other_streams=not segmented, timeout_s=args.timeout,
+                                   low_delay=low_delay) as source:
         with tqdm(total=source.info.frame_count, unit="frame", disable=args.quiet, file=sys.stderr,
                   dynamic_ncols=True, mininterval=0.5 if low_delay else 0.1) as bar:
             report = colorize_video(
@@ -211,6 +225,8 @@ def colorize_command(args: argparse.Namespace) -> int:
                 smooth=args.temporal == "flow", pins=[ReferencePin(sec, i) for sec, i in pins],
                 measure_cdc=bool(args.report), on_frames=bar.update,
                 container_format=args.container_format, timeout_s=args.timeout,
+                segment_seconds=args.segment if segmented else None, resume=args.resume,
+                run=describe_run(args, reference_paths, colorizer) if segmented else None,
             )
     if args.report:
         payload = report.to_dict()
@@ -223,6 +239,21 @@ def colorize_command(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     return 0
+
+
+def describe_run(args: argparse.Namespace, reference_paths: list[Path], colorizer) -> dict:
+    """What makes a run's output what it is; a resumed run must match the saved one."""
+    source = Path(args.input).resolve()
+    stat = source.stat()
+    return {
+        "input": [str(source), stat.st_size, stat.st_mtime_ns],
+        "model": args.model or "default",
+        "references": [hashlib.sha256(path.read_bytes()).hexdigest() for path in reference_paths],
+        "pins": args.reference,
+        "device": colorizer.device.type,
+        "settings": {key: getattr(args, key) for key in (
+            "work_size", "temporal", "precision", "compile", "codec", "crf", "preset", "pix_fmt", "latency")},
+    }
 
 
 def write_json(path: Path, payload: dict) -> None:
@@ -274,6 +305,10 @@ def train_command(argv: list[str]) -> int:
     parser.add_argument("--adv-start", type=int, default=defaults.adv_start, help="step where the GAN loss starts")
     parser.add_argument("--w-hist", type=float, default=defaults.w_hist, help="weight of the ab-histogram loss")
     parser.add_argument("--w-adv", type=float, default=defaults.w_adv, help="weight of the adversarial loss")
+    parser.add_argument("--max-frame-gap", type=int, default=defaults.pairs.max_frame_gap,
+                        help="motion pairs: reference up to this many stored frames from the target")
+    parser.add_argument("--motion-fraction", type=float, default=defaults.pairs.motion_fraction,
+                        help="share of pairs taken from video shots (when videos are given)")
     parser.add_argument("--workers", type=int, default=defaults.workers, help="data loader processes")
     parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument("--device", default=defaults.device)
@@ -286,6 +321,8 @@ def train_command(argv: list[str]) -> int:
         lr=args.lr, adv_start=args.adv_start, w_hist=args.w_hist, w_adv=args.w_adv, workers=args.workers,
         seed=args.seed, device=args.device,
         resume=args.resume, init_from=args.init_from, freeze=args.freeze,
+        pairs=dataclasses.replace(defaults.pairs, max_frame_gap=args.max_frame_gap,
+                                  motion_fraction=args.motion_fraction),
     )
     print(f"final checkpoint: {train(cfg)}")
     return 0

@@ -138,6 +138,22 @@ class CdcAccumulator:
         self._recent = (self._recent + [histogram])[-max(CDC_OFFSETS) :]
         self.frames += 1
 
+    def state_dict(self) -> dict:
+        """Everything :meth:`add` has accumulated, as arrays and numbers (to save a run)."""
+        return {
+            "recent": list(self._recent),
+            "sums": dict(self._sums),
+            "counts": dict(self._counts),
+            "frames": self.frames,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        """Continue from what :meth:`state_dict` saved."""
+        self._recent = list(state["recent"])
+        self._sums = dict(state["sums"])
+        self._counts = dict(state["counts"])
+        self.frames = state["frames"]
+
     def value(self) -> float:
         per_offset = [self._sums[d] / self._counts[d] for d in CDC_OFFSETS if d < self.frames]
         return float(np.mean(per_offset, axis=0).mean()) if per_offset else 0.0

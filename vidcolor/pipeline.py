@@ -22,7 +22,8 @@ import torch
 from . import metrics, temporal
 from .color import gray_to_lightness_numpy
 from .colorizer import Colorizer
-from .video import EncoderOptions, MediaWarning, VideoSource, VideoWriter
+from .segments import SegmentedOutput
+from .video import EncoderOptions, MediaWarning, VideoSource, VideoWriter, is_stream_target
 
 _DONE = object()
 # How long a stopped run waits for its decode and encode threads before giving up on them.
@@ -75,6 +76,75 @@ class RunReport:
             "chroma_energy": self.chroma_energy,
             "flicker": self.flicker,
         }
+
+
+@dataclass
+class ClipState:
+    """What colouring a clip carries from one frame to the next, besides the report.
+
+    Saved at the end of each segment of a resumable run (:func:`save_state`), so that a resumed
+    run colours the following frames exactly as an uninterrupted one.
+    """
+
+    detector: temporal.CutDetector = field(default_factory=temporal.CutDetector)
+    smoother: temporal.Smoother = field(default_factory=temporal.Smoother)
+    pin: int | None = None  # the pinned reference in force
+    reference: int = 0  # the reference colouring the current shot
+    cdc: metrics.CdcAccumulator = field(default_factory=metrics.CdcAccumulator)
+
+
+def _to_tensors(value):
+    """numpy arrays -> tensors, through lists and dicts: what ``torch.load(weights_only=True)`` reads."""
+    if isinstance(value, np.ndarray):
+        return torch.from_numpy(np.ascontiguousarray(value))
+    if isinstance(value, dict):
+        return {k: _to_tensors(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_to_tensors(v) for v in value]
+    return value
+
+
+def _to_arrays(value):
+    if isinstance(value, torch.Tensor):
+        return value.numpy()
+    if isinstance(value, dict):
+        return {k: _to_arrays(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_to_arrays(v) for v in value]
+    return value
+
+
+def save_state(state: ClipState, report: RunReport) -> dict:
+    """The state and the report so far as tensors and plain values (``torch.save``-able)."""
+    detector, smoother = state.detector, state.smoother
+    return _to_tensors({
+        "detector": {"signature": detector.signature, "recent_scores": detector.recent_scores,
+                     "frames_in_shot": detector.frames_in_shot},
+        "smoother": {"lightness": smoother.lightness, "ab": smoother.ab},
+        "pin": state.pin,
+        "reference": state.reference,
+        "cdc": state.cdc.state_dict(),
+        "report": {"frames": report.frames, "shots": [[s.start, s.reference] for s in report.shots],
+                   "chroma_energy": report.chroma_energy, "flicker": report.flicker, "cdc": report.cdc},
+    })
+
+
+def load_state(saved: dict) -> tuple[ClipState, RunReport]:
+    """The inverse of :func:`save_state`."""
+    saved = _to_arrays(saved)
+    state = ClipState(
+        detector=temporal.CutDetector(**saved["detector"]),
+        smoother=temporal.Smoother(**saved["smoother"]),
+        pin=saved["pin"],
+        reference=saved["reference"],
+    )
+    state.cdc.load_state_dict(saved["cdc"])
+    past = saved["report"]
+    report = RunReport(
+        frames=past["frames"], shots=[Shot(start, ref) for start, ref in past["shots"]],
+        chroma_energy=past["chroma_energy"], flicker=past["flicker"], cdc=past["cdc"],
+    )
+    return state, report
 
 
 @dataclass(frozen=True)
@@ -131,6 +201,7 @@ def colorize_batches(
     report: RunReport | None = None,
     pins: Sequence[ReferencePin] = (),
     measure_cdc: bool = False,
+    state: ClipState | None = None,
 ) -> Iterator[torch.Tensor]:
     """Colourise consecutive batches of one clip: ``(lightness, seconds)`` -> RGB uint8 ``(b, H, W, 3)``.
 
@@ -139,18 +210,20 @@ def colorize_batches(
     pinned reference, or else the one that matches its first frame best. The temporal state
     (cut detection, flow smoothing) is carried across batches, so the result does not depend on
     the batch size. ``measure_cdc`` fills ``report.cdc`` (it costs a histogram per output frame).
+    ``state`` is the temporal state to start from (e.g. a resumed run's, with its ``report``),
+    updated after each batch.
     """
-    detector, smoother = temporal.CutDetector(), temporal.Smoother()
+    state = state if state is not None else ClipState()
+    detector, smoother = state.detector, state.smoother
     report = report if report is not None else RunReport()
-    cdc = metrics.CdcAccumulator()
-    current_pin: int | None = None
+    colorizer.active = state.reference
     for lightness, seconds in batches:
         started = time.perf_counter()
         lightness_work = colorizer.working_lightness(lightness)
         l_np = lightness_work[:, 0].cpu().numpy()
         report.timed("downsample", started)
         started = time.perf_counter()
-        starts, current_pin = shot_starts(detector, l_np, seconds, pins, current_pin)
+        starts, state.pin = shot_starts(detector, l_np, seconds, pins, state.pin)
         report.timed("cut detection", started)
         # Predict each run of frames that shares a reference in one model call.
         bounds = [i for i, start in enumerate(starts) if start is not None and i > 0] + [len(starts)]
@@ -188,8 +261,9 @@ def colorize_batches(
         report.timed("upsample + merge", started)
         if measure_cdc:
             for frame in rgb.cpu().numpy():
-                cdc.add(frame)
-            report.cdc = cdc.value()
+                state.cdc.add(frame)
+            report.cdc = state.cdc.value()
+        state.reference = colorizer.active
         yield rgb
 
 
@@ -271,38 +345,110 @@ def colorize_video(
     on_frames: Callable[[int], None] | None = None,
     container_format: str | None = None,
     timeout_s: float | None = None,
+    segment_seconds: float | None = None,
+    resume: bool = False,
+    run: dict | None = None,
 ) -> RunReport:
     """Colourise a video; audio, subtitles and metadata are copied. Returns a RunReport.
 
     ``input_path`` is a file, ``"-"`` (stdin) or a URL, or a :class:`VideoSource` already
-    opened on one with ``keep_other_streams=True``; the input is read once. ``output_path``
+    opened on one (with ``keep_other_streams=True``, except for a segmented run, which copies
+    the other streams from the file at the end); the input is read once. ``output_path``
     is a file, ``"-"`` (stdout) or a URL; ``container_format`` names the container where
     no file extension does (see :class:`VideoWriter`), ``timeout_s`` bounds network waits.
     The colorizer's references (``set_references``) are chosen per shot, or by ``pins``
     (seconds from the first frame). A file output appears under ``output_path`` only when
     complete, also when the run is interrupted (KeyboardInterrupt) or fails.
+
+    ``segment_seconds`` (file to file only) writes the video in closed segments of about
+    that length (see :mod:`vidcolor.segments`); with ``resume`` an interrupted run continues
+    after its last complete segment, giving the same output as an uninterrupted run. ``run``
+    describes the run (model, references, settings) so that a resume of another run is refused.
+
     ``on_frames(n)`` is called after each batch of ``n`` frames is handed to the encoder
-    (progress bars). A colour input (coloured from its luma) and damaged input (frames
-    skipped) are reported as MediaWarnings.
+    (progress bars; a resumed run first reports the frames already done). A colour input
+    (coloured from its luma) and damaged input (frames skipped) are reported as MediaWarnings.
     """
     if isinstance(input_path, VideoSource):
         source, owns_source = input_path, False
     else:
-        source, owns_source = VideoSource(input_path, keep_other_streams=True, timeout_s=timeout_s), True
+        source = VideoSource(input_path, keep_other_streams=not segment_seconds, timeout_s=timeout_s)
+        owns_source = True
+    stages: list[_Stage] = []
+    try:
+        report = _colorize_source(
+            source, output_path, colorizer, stages, batch_size=batch_size, encoder=encoder, smooth=smooth, pins=pins,
+            measure_cdc=measure_cdc, on_frames=on_frames, container_format=container_format, timeout_s=timeout_s,
+            segment_seconds=segment_seconds, resume=resume, run=run,
+        )
+    finally:
+        # A decoder still blocked in a read (a silent pipe) must not see its input closed under it.
+        if owns_source and not any(stage.is_alive() for stage in stages):
+            source.close()
+    damage = source.damage_summary()
+    if damage:
+        warnings.warn(damage, MediaWarning, stacklevel=2)
+    return report
+
+
+def _open_writer(
+    source: VideoSource, output_path, encoder: EncoderOptions, batch_size: int, container_format, timeout_s,
+    segment_seconds: float | None, resume: bool, run: dict | None,
+) -> tuple[VideoWriter | SegmentedOutput, int | None]:
+    """The output (a VideoWriter, or a SegmentedOutput) and the frames per segment (None: one piece)."""
+    info = source.info
+    if not segment_seconds:
+        writer = VideoWriter(output_path, info, encoder, copy_streams_from=source,
+                             container_format=container_format, timeout_s=timeout_s)
+        return writer, None
+    if is_stream_target(source.target) or is_stream_target(output_path):
+        raise ValueError("a video is written in segments only from a file to a file")
+    # Segments end on batch boundaries, so a resumed run sees the same batches.
+    segment_frames = max(1, round(segment_seconds * float(info.fps) / batch_size)) * batch_size
+    run = {**(run or {}), "batch_size": batch_size, "segment_frames": segment_frames}
+    writer = SegmentedOutput(output_path, info, encoder, run, copy_streams_from=source.target, resume=resume)
+    return writer, segment_frames
+
+
+def _colorize_source(
+    source: VideoSource,
+    output_path: str | Path,
+    colorizer: Colorizer,
+    stages: list[_Stage],
+    *,
+    batch_size: int,
+    encoder: EncoderOptions,
+    smooth: bool,
+    pins: Sequence[ReferencePin],
+    measure_cdc: bool,
+    on_frames: Callable[[int], None] | None,
+    container_format: str | None,
+    timeout_s: float | None,
+    segment_seconds: float | None,
+    resume: bool,
+    run: dict | None,
+) -> RunReport:
+    """The body of :func:`colorize_video`; ``stages`` receives the decode and encode threads."""
     if source.info.is_colour:
         warnings.warn(
-            f"{source.name}: the video is already in colour; it is coloured anew from its luma", MediaWarning, stacklevel=2
+            f"{source.name}: the video is already in colour; it is coloured anew from its luma", MediaWarning, stacklevel=3
         )
+    writer, segment_frames = _open_writer(
+        source, output_path, encoder, batch_size, container_format, timeout_s, segment_seconds, resume, run
+    )
+    state, report = ClipState(), RunReport()
+    saved = writer.saved if isinstance(writer, SegmentedOutput) else None
+    if saved is not None:
+        state, report = load_state(saved.state)
+        if on_frames:
+            on_frames(saved.frames)
     stop = threading.Event()
     decoded: queue.Queue = queue.Queue(maxsize=2)
     encoded: queue.Queue = queue.Queue(maxsize=2)
     pts_batches: queue.Queue = queue.Queue()
-    report = RunReport()
-    info = source.info
 
     def decode() -> None:
         grays, pts, seconds = [], [], []
-        first: float | None = None
         frames = source.gray_frames()
         while True:
             started = time.perf_counter()
@@ -310,10 +456,9 @@ def colorize_video(
             report.timed("decode", started)
             if frame is None:
                 break
-            first = frame.time if first is None else first
             grays.append(frame.gray)
             pts.append(frame.pts)
-            seconds.append(frame.time - first)
+            seconds.append(frame.time - source.start_time)
             if len(grays) == batch_size:
                 if not _put(decoded, (np.stack(grays), pts, seconds), stop):
                     return
@@ -331,29 +476,32 @@ def colorize_video(
             report.timed("to tensor", started)
             yield lightness, seconds
 
-    def encode(writer: VideoWriter) -> None:
+    def encode() -> None:
         while (item := _get(encoded, stop)) is not _DONE:
-            rgb, pts = item
+            rgb, pts, segment_end_state = item
             started = time.perf_counter()
             for frame_rgb, frame_pts in zip(rgb, pts):
                 writer.write(frame_rgb, frame_pts)
+            if segment_end_state is not None:
+                writer.end_segment(segment_end_state)
             report.timed("encode", started)
             if on_frames:
                 on_frames(len(pts))
 
-    stages: list[_Stage] = []
+    stages += [_Stage(decode, "vidcolor-decode", stop), _Stage(encode, "vidcolor-encode", stop)]
     try:
-        with VideoWriter(
-            output_path, info, encoder, copy_streams_from=source, container_format=container_format, timeout_s=timeout_s
-        ) as writer:
-            stages = [_Stage(decode, "vidcolor-decode", stop), _Stage(lambda: encode(writer), "vidcolor-encode", stop)]
+        if saved is None or not saved.complete:
+            if saved is not None:
+                source.start_at(saved.next_pts)
             for stage in stages:
                 stage.start()
             try:
                 for rgb in colorize_batches(
-                    colorizer, batches(), smooth=smooth, report=report, pins=pins, measure_cdc=measure_cdc
+                    colorizer, batches(), smooth=smooth, report=report, pins=pins, measure_cdc=measure_cdc, state=state
                 ):
-                    if not _put(encoded, (rgb.cpu().numpy(), pts_batches.get()), stop):
+                    at_segment_end = segment_frames is not None and report.frames % segment_frames == 0
+                    item = (rgb.cpu().numpy(), pts_batches.get(), save_state(state, report) if at_segment_end else None)
+                    if not _put(encoded, item, stop):
                         break
                 _put(encoded, _DONE, stop)
                 for stage in stages:
@@ -361,15 +509,13 @@ def colorize_video(
             finally:
                 stop.set()  # unblocks the stages if the colourizer failed or was interrupted
                 for stage in stages:
-                    stage.join(timeout=_STAGE_EXIT_TIMEOUT_S)
+                    if stage.is_alive():
+                        stage.join(timeout=_STAGE_EXIT_TIMEOUT_S)
             for stage in stages:
                 if stage.error is not None:
                     raise stage.error
-    finally:
-        # A decoder still blocked in a read (a silent pipe) must not see its input closed under it.
-        if owns_source and not any(stage.is_alive() for stage in stages):
-            source.close()
-    damage = source.damage_summary()
-    if damage:
-        warnings.warn(damage, MediaWarning, stacklevel=2)
+        writer.close()
+    except BaseException:
+        writer.abort()
+        raise
     return report

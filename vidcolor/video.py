@@ -16,6 +16,7 @@ import contextlib
 import dataclasses
 import enum
 import functools
+import io
 import itertools
 import os
 import re
@@ -39,6 +40,8 @@ __all__ = [
     "VideoSource",
     "VideoWriter",
     "is_stream_target",
+    "join_segments",
+    "plan_segments",
     "probe",
     "read_gray_frames",
     "read_rgb_frames",
@@ -459,6 +462,8 @@ class VideoSource:
             if first is None:
                 raise MediaError(f"{self.name}: the video stream has no decodable frames")
             self.info = self._describe(first)
+            # Time of the first frame: the origin of the times reference pins are given in.
+            self.start_time = float((first.pts or 0) * self.info.time_base)
             self._stated_end_s = self._stated_end()
             self._first: av.VideoFrame | None = first
         except BaseException:
@@ -531,6 +536,36 @@ class VideoSource:
             return self._video.decode(packet)
         except av.error.FFmpegError:
             return []  # a damaged packet: counted as a missing frame (packets in vs frames out)
+
+    def start_at(self, pts: int) -> None:
+        """Make :meth:`frames` begin with the frame at ``pts`` (a file input, before reading).
+
+        Seeks to the keyframe before it and decodes up to it, so resuming a long film does
+        not decode everything before. Raises MediaError if no frame has this pts (the file
+        changed, or it cannot seek).
+        """
+        if self._first is None:
+            raise RuntimeError("VideoSource.start_at() must come before frames()")
+        if pts <= self._first.pts:
+            return
+        frame = None
+        # Seek to the keyframe at or before pts; if the demuxer overshoots (no index), from the start.
+        for target in (pts, self._video.start_time or 0):
+            with _media_errors(self.name, "cannot seek"):
+                self._container.seek(target, stream=self._video, backward=True)
+            self._video.codec_context.flush_buffers()
+            self._video_packets = 0
+            decoded = self._decode_all()
+            frame = next(decoded, None)
+            if frame is not None and frame.pts is not None and frame.pts <= pts:
+                break
+        skipped = 0
+        while frame is not None and (frame.pts is None or frame.pts < pts):
+            frame, skipped = next(decoded, None), skipped + 1
+        if frame is None or frame.pts != pts:
+            raise MediaError(f"{self.name}: no frame at the point to resume from; has the input changed?")
+        self._video_packets -= skipped  # the frames before pts were read, not lost
+        self._first, self._decoded = frame, decoded
 
     def frames(self) -> Iterator[av.VideoFrame]:
         """The decodable frames of the main video stream in presentation order (read once).
@@ -835,7 +870,8 @@ class _Muxer:
 
     Muxing is interleaved, so a packet is written some calls after it is given, and a packet
     the container refuses (e.g. audio whose frame header was corrupted) fails a later, innocent
-    call. Once the header is written, refusals for invalid data or arguments skip that packet
+    call. Once the header is written, refusals for invalid data, arguments or features (a
+    damaged header can read as an unsupported variant) skip that packet
     (counted in :attr:`refused`); write errors (disk full, closed pipe) still fail the run.
     """
 
@@ -847,7 +883,7 @@ class _Muxer:
     def __call__(self, packets: av.Packet | list[av.Packet]) -> None:
         try:
             self._output.mux(packets)
-        except (av.error.InvalidDataError, av.error.ArgumentError):
+        except (av.error.InvalidDataError, av.error.ArgumentError, av.error.PatchWelcomeError):
             if not self._started:
                 raise
             self.refused += 1
@@ -895,6 +931,7 @@ class _StreamCopier:
         self._pending: av.Packet | None = None
         self._last_dts: dict[int, int] = {}
         self._skipped_packets = 0
+        self._read_error: str | None = None
 
     @classmethod
     def from_path(
@@ -967,7 +1004,7 @@ class _StreamCopier:
         with _media_errors(self._source_name, "cannot read the streams to copy"):
             while True:
                 if self._pending is None:
-                    self._pending = self._next_packet()
+                    self._pending = self._read_packet()
                     if self._pending is None:
                         break
                     if not self._pending.size or self._pending.stream.index not in (*self._copies, *self._reencodes):
@@ -978,6 +1015,18 @@ class _StreamCopier:
                     break
                 packet, self._pending = self._pending, None
                 self._mux(packet)
+
+    def _read_packet(self) -> av.Packet | None:
+        """The next packet to copy, or None. Unreadable data ends the copy (warned), as it ends the video."""
+        if self._read_error is not None:
+            return None
+        try:
+            return self._next_packet()
+        except av.error.FFmpegError as error:
+            if not self._owns_input or is_stream_target(self._input.name):
+                raise
+            self._read_error = _describe_av_error(error)
+            return None
 
     def _timestamps_fit(self, packet: av.Packet) -> bool:
         """Whether the muxer will take this packet's timestamps (damaged input breaks them).
@@ -1023,6 +1072,9 @@ class _StreamCopier:
         if self._skipped_packets:
             warnings.warn(f"{self._source_name}: {self._skipped_packets} damaged audio/subtitle packets were skipped",
                           MediaWarning, stacklevel=3)
+        if self._read_error is not None:
+            warnings.warn(f"{self._source_name}: the audio/subtitles are copied only up to unreadable data "
+                          f"({self._read_error})", MediaWarning, stacklevel=3)
 
     def close(self) -> None:
         if self._owns_input:
@@ -1068,6 +1120,15 @@ class _AudioArraySource:
 
     def close(self) -> None:
         """Nothing to release: the signal lives in memory."""
+
+
+def _carry_video_metadata(output: av.container.OutputContainer, video: av.video.stream.VideoStream, info: VideoInfo) -> None:
+    """The input's display rotation (or matrix) and container tags, on a new output."""
+    if info.display_matrix is not None:
+        video.set_display_matrix(info.display_matrix)
+    elif info.rotation:
+        video.set_display_rotation(info.rotation)
+    output.metadata.update(_copyable_tags(info.metadata, _REGENERATED_TAGS))
 
 
 class _Sentinel(enum.Enum):
@@ -1136,6 +1197,10 @@ class VideoWriter:
             if self._streaming:
                 # Hand every packet to the pipe or socket at once: readers see frames as they are made.
                 muxer_options["flush_packets"] = "1"
+                if muxer == "mpegts":
+                    # With its length in the PES header, a reader can hand a video packet on as
+                    # soon as it arrives, instead of when the next one starts (a frame later).
+                    muxer_options["omit_video_pes_length"] = "0"
             with _media_errors(self.output_path, "cannot create the output"):
                 self._output = av.open(
                     os.fspath(self._temp_path) if self._temp_path else _ffmpeg_url(output_path, writing=True),
@@ -1144,11 +1209,7 @@ class VideoWriter:
                 self._video = _add_video_stream(
                     self._output, self.output_path, options, info.width, info.height, info.fps, info.time_base
                 )
-                if info.display_matrix is not None:
-                    self._video.set_display_matrix(info.display_matrix)
-                elif info.rotation:
-                    self._video.set_display_rotation(info.rotation)
-                self._output.metadata.update(_copyable_tags(info.metadata, _REGENERATED_TAGS))
+                _carry_video_metadata(self._output, self._video, info)
             self._muxer = _Muxer(self._output)
             if isinstance(source, VideoSource):
                 self._copier = _StreamCopier.from_source(source, self._output, self.output_path, self._muxer)
@@ -1192,12 +1253,14 @@ class VideoWriter:
             self._encode(self._held, pts - last_pts)
         self._held = frame
 
-    def _last_frame_ticks(self) -> int:
-        """Duration of the final frame: what makes the output as long as the input.
+    def _last_frame_ticks(self, end_pts: int | None) -> int:
+        """Duration of the final frame: up to ``end_pts`` if given, else to the input's end.
 
         Falls back to the nominal frame duration when the input's duration is unknown or
         clearly not the video's own (e.g. a container duration stretched by longer audio).
         """
+        if end_pts is not None:
+            return end_pts - self._held.pts
         if self._info.duration is None:
             return self._frame_ticks
         end_pts = self._first_pts + round(self._info.duration / self._info.time_base)
@@ -1215,14 +1278,20 @@ class VideoWriter:
                     self._copier.advance_to(_packet_seconds(packet))
                 self._muxer(packet)
 
-    def close(self) -> None:
-        """Flush everything, finish the file and move it to its final name."""
+    def close(self, end_pts: int | None = None) -> None:
+        """Flush everything, finish the file and move it to its final name.
+
+        ``end_pts`` is where the last frame ends (a segment of a longer video ends where the
+        next one begins); by default the output ends where the input does.
+        """
         if self._finished:
             return
         try:
             if self._held is None:
                 raise MediaError(f"{self.output_path}: no video frames were written")
-            self._encode(self._held, self._last_frame_ticks())
+            if end_pts is not None and end_pts <= self._held.pts:
+                raise ValueError(f"end_pts {end_pts} is not after the last frame's pts {self._held.pts}")
+            self._encode(self._held, self._last_frame_ticks(end_pts))
             self._encode(None)
             with _media_errors(self.output_path, "cannot encode or write the video"):
                 if self._copier is not None:
@@ -1262,6 +1331,85 @@ class VideoWriter:
                 self._output.close()
         if self._temp_path is not None:
             _remove_quietly(self._temp_path)
+
+
+# ----------------------------------------------------------------------------- segments
+
+# Containers tried, in order, for the segments of a resumable output. MOV and MP4 keep the
+# encoder's timestamps exactly (checked by reading back); Matroska rounds them to
+# milliseconds and does not store dts, so it only serves codecs neither takes.
+_SEGMENT_MUXERS = ("mov", "mp4", "matroska")
+
+
+def plan_segments(output_path: StrPath, info: VideoInfo, options: EncoderOptions) -> tuple[EncoderOptions, str]:
+    """How to write ``output_path`` in segments: the encoder settings and the segments' container.
+
+    The settings are those the final container takes (a codec or pixel-format fallback is
+    warned about here, once), so the segments can be joined into it without re-encoding.
+    Raises MediaError as :class:`VideoWriter` would for the output.
+    """
+    path = Path(output_path)
+    muxer = _output_muxer(path, None)
+    with av.open(io.BytesIO(), "w", format=muxer) as trial:
+        stream = _add_video_stream(trial, path, options, info.width, info.height, info.fps, info.time_base)
+        resolved = dataclasses.replace(options, codec=stream.codec_context.name, pix_fmt=stream.pix_fmt)
+    for segment_muxer in _SEGMENT_MUXERS:
+        with av.open(io.BytesIO(), "w", format=segment_muxer) as trial:
+            if _container_accepts(trial, resolved.codec):
+                return resolved, segment_muxer
+    raise MediaError(f"{path}: the {resolved.codec} encoder cannot be written in segments; use --segment 0")
+
+
+def join_segments(
+    segments: Iterable[StrPath], output_path: StrPath, info: VideoInfo, copy_streams_from: StrPath | None
+) -> None:
+    """Join video segments written by :class:`VideoWriter` into ``output_path``, without re-encoding.
+
+    The segments hold consecutive frames of one video (same encoder settings, each
+    starting on a keyframe); their packets are copied in order, keeping their timestamps.
+    Audio, subtitle and data streams are copied from ``copy_streams_from`` (read once,
+    interleaved with the video), as :class:`VideoWriter` does. The output appears under its
+    name only when complete.
+    """
+    segments = [Path(s) for s in segments]
+    output_path = Path(output_path)
+    temp_path = output_path.with_name(f".{output_path.name}.partial")
+    muxer = _output_muxer(output_path, None)
+    output: av.container.OutputContainer | None = None
+    copier: _StreamCopier | None = None
+    try:
+        with _media_errors(output_path, "cannot create the output"):
+            output = av.open(os.fspath(temp_path), "w", format=muxer, options=dict(_MUXER_OPTIONS.get(muxer, {})))
+            with av.open(os.fspath(segments[0])) as first:
+                video = output.add_stream_from_template(first.streams.video[0])
+            _carry_video_metadata(output, video, info)
+        mux = _Muxer(output)
+        if copy_streams_from is not None:
+            copier = _StreamCopier.from_path(copy_streams_from, output, output_path, mux)
+        for segment in segments:
+            with _media_errors(segment, "cannot read a saved segment"), av.open(os.fspath(segment)) as part:
+                for packet in part.demux(part.streams.video[0]):
+                    if not packet.size:
+                        continue
+                    packet.stream = video
+                    with _media_errors(output_path, "cannot write the video"):
+                        if copier is not None:
+                            copier.advance_to(_packet_seconds(packet))
+                        mux(packet)
+        with _media_errors(output_path, "cannot write the video"):
+            if copier is not None:
+                copier.finish()
+            output.close()
+        os.replace(temp_path, output_path)
+    except BaseException:
+        if output is not None:
+            with contextlib.suppress(Exception):
+                output.close()
+        _remove_quietly(temp_path)
+        raise
+    finally:
+        if copier is not None:
+            copier.close()
 
 
 # ----------------------------------------------------------------------------- whole clips
