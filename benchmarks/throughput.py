@@ -30,6 +30,7 @@ import numpy as np
 
 from vidcolor import Colorizer
 from vidcolor.pipeline import colorize_video
+from vidcolor.segments import DEFAULT_SEGMENT_SECONDS
 from vidcolor.video import EncoderOptions, VideoWriter, probe, read_gray_frames, read_rgb_frames, write_clip
 
 DEFAULT_CLIP = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "clips" / "bbb_480p_30s.mp4"
@@ -100,7 +101,7 @@ def io_only(source: Path, out: Path, encoder: EncoderOptions) -> tuple[int, floa
 def end_to_end(source: Path, out: Path, colorizer: Colorizer, encoder: EncoderOptions, memory: PeakMemory):
     memory.reset()
     started = time.perf_counter()
-    report = colorize_video(source, out, colorizer, encoder=encoder)
+    report = colorize_video(source, out, colorizer, encoder=encoder, segment_seconds=DEFAULT_SEGMENT_SECONDS)
     return report, time.perf_counter() - started, memory.peak
 
 
@@ -158,7 +159,7 @@ def long_run(workdir: Path, colorizer: Colorizer, encoder: EncoderOptions, minut
     peaks: dict[float, float] = {}
     done = 0
 
-    def on_frames(n: int) -> None:
+    def on_frames(n: int, delay_s: float) -> None:
         nonlocal done
         done += n
         for frame_mark, minute in marks.items():
@@ -168,7 +169,8 @@ def long_run(workdir: Path, colorizer: Colorizer, encoder: EncoderOptions, minut
 
     memory.reset()
     started = time.perf_counter()
-    report = colorize_video(source, workdir / "long_out.mp4", colorizer, encoder=encoder, on_frames=on_frames)
+    report = colorize_video(source, workdir / "long_out.mp4", colorizer, encoder=encoder, on_frames=on_frames,
+                            segment_seconds=DEFAULT_SEGMENT_SECONDS)
     seconds = time.perf_counter() - started
     print(f"long run: {report.frames} frames in {seconds:.0f} s ({report.frames / seconds:.2f} fps), peak {memory.peak:.0f} MiB")
     if len(peaks) >= 2:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -15,6 +16,7 @@ import cv2
 import numpy as np
 
 from media import frame_pts, make_clip, packets, pattern_rgb, stream_kinds
+from vidcolor import cli, segments
 from vidcolor.cli import STREAM_FORMATS, main
 from vidcolor.colorizer import Colorizer
 from vidcolor.video import STREAM_FORMATS as VIDEO_STREAM_FORMATS
@@ -31,8 +33,9 @@ def child_env() -> dict[str, str]:
     return {**os.environ, "OMP_NUM_THREADS": "1"}
 
 
-def test_the_cli_and_the_library_agree_on_stream_formats():
+def test_the_cli_and_the_library_agree_on_stream_formats_and_segments():
     assert STREAM_FORMATS == VIDEO_STREAM_FORMATS
+    assert cli.DEFAULT_SEGMENT_SECONDS == segments.DEFAULT_SEGMENT_SECONDS
 
 
 def test_stdin_to_stdout_keeps_frames_and_audio(tmp_path, tiny_checkpoint, reference):
@@ -152,7 +155,7 @@ def test_loopback_tcp_stream_keeps_frames_within_the_latency_bound(tiny_checkpoi
     process = subprocess.Popen(
         vidcolor_command(f"tcp://127.0.0.1:{in_port}?listen=1", "--reference", reference,
                          "-o", f"tcp://127.0.0.1:{out_port}", "--latency", str(latency), "--timeout", "90",
-                         "--model", tiny_checkpoint, "--work-size", "32", "-q"),
+                         "--model", tiny_checkpoint, "--work-size", "32"),
         stderr=subprocess.PIPE, env=child_env(), cwd=REPO,
     )
     sender = threading.Thread(target=send)
@@ -177,3 +180,4 @@ def test_loopback_tcp_stream_keeps_frames_within_the_latency_bound(tiny_checkpoi
     print(f"loopback delay: median {np.median(steady) * 1000:.0f} ms, 90th percentile "
           f"{np.percentile(steady, 90) * 1000:.0f} ms, max {steady.max() * 1000:.0f} ms; bound {bound * 1000:.0f} ms")
     assert np.median(steady) < bound
+    assert re.search(rb"delay \d+ ms", err)  # the live progress shows the current delay

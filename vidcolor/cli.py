@@ -26,9 +26,11 @@ from pathlib import Path
 
 from .errors import VidcolorError
 
-# Containers for stdout and URLs; equal to vidcolor.video.STREAM_FORMATS, repeated here so
-# that parsing arguments does not load FFmpeg.
+# Containers for stdout and URLs, and the segment length of a resumable run; equal to
+# vidcolor.video.STREAM_FORMATS and vidcolor.segments.DEFAULT_SEGMENT_SECONDS, repeated here
+# so that parsing arguments does not load FFmpeg.
 STREAM_FORMATS = ("mpegts", "matroska", "nut")
+DEFAULT_SEGMENT_SECONDS = 30.0
 
 COMMANDS = ("example", "demo", "train", "evaluate")
 
@@ -68,9 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--report", help="write a JSON report: shots, chosen references, scene cuts, flicker, CDC")
     parser.add_argument("--resume", action="store_true",
                         help="continue an interrupted run from its last complete segment (same command otherwise)")
-    parser.add_argument("--segment", type=float, default=30.0, metavar="SECONDS",
+    parser.add_argument("--segment", type=float, default=DEFAULT_SEGMENT_SECONDS, metavar="SECONDS",
                         help="write a file output in closed segments of about this length, which an interrupted "
-                        "run resumes from (default 30; 0: in one piece, not resumable)")
+                        f"run resumes from (default {DEFAULT_SEGMENT_SECONDS:g}; 0: in one piece, not resumable)")
     _add_run_options(parser)
     parser.add_argument("--precision", choices=["auto", "fp32", "fp16", "bf16"], default="auto",
                         help="network precision (default: fp16 on a GPU, fp32 on a CPU)")
@@ -220,10 +222,16 @@ def colorize_command(args: argparse.Namespace) -> int:
                                    low_delay=low_delay) as source:
         with tqdm(total=source.info.frame_count, unit="frame", disable=args.quiet, file=sys.stderr,
                   dynamic_ncols=True, mininterval=0.5 if low_delay else 0.1) as bar:
+
+            def on_frames(count: int, delay_s: float) -> None:
+                if low_delay:  # live: how long the newest frames spent inside vidcolor
+                    bar.set_postfix_str(f"delay {delay_s * 1000:.0f} ms", refresh=False)
+                bar.update(count)
+
             report = colorize_video(
                 source, output, colorizer, batch_size=batch_size, encoder=encoder,
                 smooth=args.temporal == "flow", pins=[ReferencePin(sec, i) for sec, i in pins],
-                measure_cdc=bool(args.report), on_frames=bar.update,
+                measure_cdc=bool(args.report), on_frames=on_frames,
                 container_format=args.container_format, timeout_s=args.timeout,
                 segment_seconds=args.segment if segmented else None, resume=args.resume,
                 run=describe_run(args, reference_paths, colorizer) if segmented else None,

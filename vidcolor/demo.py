@@ -163,7 +163,7 @@ def progress_reporter(progress: gr.Progress, total: int | None):
     context = contextvars.copy_context()
     done = 0
 
-    def on_frames(count: int) -> None:
+    def on_frames(count: int, delay_s: float) -> None:
         nonlocal done
         done += count
         context.run(progress, (done, total), desc="Colouring frames", unit="frames")

@@ -342,7 +342,7 @@ def colorize_video(
     smooth: bool = True,
     pins: Sequence[ReferencePin] = (),
     measure_cdc: bool = False,
-    on_frames: Callable[[int], None] | None = None,
+    on_frames: Callable[[int, float], None] | None = None,
     container_format: str | None = None,
     timeout_s: float | None = None,
     segment_seconds: float | None = None,
@@ -365,8 +365,9 @@ def colorize_video(
     after its last complete segment, giving the same output as an uninterrupted run. ``run``
     describes the run (model, references, settings) so that a resume of another run is refused.
 
-    ``on_frames(n)`` is called after each batch of ``n`` frames is handed to the encoder
-    (progress bars; a resumed run first reports the frames already done). A colour input
+    ``on_frames(n, delay_s)`` is called after each batch of ``n`` frames is handed to the
+    encoder, ``delay_s`` seconds after the batch's first frame was decoded (progress bars,
+    live latency; a resumed run first reports the frames already done, with delay 0). A colour input
     (coloured from its luma) and damaged input (frames skipped) are reported as MediaWarnings.
     """
     if isinstance(input_path, VideoSource):
@@ -392,8 +393,9 @@ def colorize_video(
 
 
 def _open_writer(
-    source: VideoSource, output_path, encoder: EncoderOptions, batch_size: int, container_format, timeout_s,
-    segment_seconds: float | None, resume: bool, run: dict | None,
+    source: VideoSource, output_path: str | Path, encoder: EncoderOptions, batch_size: int,
+    container_format: str | None, timeout_s: float | None, segment_seconds: float | None, resume: bool,
+    run: dict | None,
 ) -> tuple[VideoWriter | SegmentedOutput, int | None]:
     """The output (a VideoWriter, or a SegmentedOutput) and the frames per segment (None: one piece)."""
     info = source.info
@@ -421,7 +423,7 @@ def _colorize_source(
     smooth: bool,
     pins: Sequence[ReferencePin],
     measure_cdc: bool,
-    on_frames: Callable[[int], None] | None,
+    on_frames: Callable[[int, float], None] | None,
     container_format: str | None,
     timeout_s: float | None,
     segment_seconds: float | None,
@@ -441,7 +443,7 @@ def _colorize_source(
     if saved is not None:
         state, report = load_state(saved.state)
         if on_frames:
-            on_frames(saved.frames)
+            on_frames(saved.frames, 0.0)
     stop = threading.Event()
     decoded: queue.Queue = queue.Queue(maxsize=2)
     encoded: queue.Queue = queue.Queue(maxsize=2)
@@ -449,6 +451,7 @@ def _colorize_source(
 
     def decode() -> None:
         grays, pts, seconds = [], [], []
+        first_decoded_at = 0.0
         frames = source.gray_frames()
         while True:
             started = time.perf_counter()
@@ -456,21 +459,23 @@ def _colorize_source(
             report.timed("decode", started)
             if frame is None:
                 break
+            if not grays:
+                first_decoded_at = time.monotonic()
             grays.append(frame.gray)
             pts.append(frame.pts)
             seconds.append(frame.time - source.start_time)
             if len(grays) == batch_size:
-                if not _put(decoded, (np.stack(grays), pts, seconds), stop):
+                if not _put(decoded, (np.stack(grays), (pts, first_decoded_at), seconds), stop):
                     return
                 grays, pts, seconds = [], [], []
         if grays:
-            _put(decoded, (np.stack(grays), pts, seconds), stop)
+            _put(decoded, (np.stack(grays), (pts, first_decoded_at), seconds), stop)
         _put(decoded, _DONE, stop)
 
     def batches() -> Iterator[tuple[torch.Tensor, list[float]]]:
         while (item := _get(decoded, stop)) is not _DONE:
-            gray, pts, seconds = item
-            pts_batches.put(pts)
+            gray, timing, seconds = item
+            pts_batches.put(timing)
             started = time.perf_counter()
             lightness = lightness_batch(gray)
             report.timed("to tensor", started)
@@ -478,7 +483,7 @@ def _colorize_source(
 
     def encode() -> None:
         while (item := _get(encoded, stop)) is not _DONE:
-            rgb, pts, segment_end_state = item
+            rgb, (pts, decoded_at), segment_end_state = item
             started = time.perf_counter()
             for frame_rgb, frame_pts in zip(rgb, pts):
                 writer.write(frame_rgb, frame_pts)
@@ -486,7 +491,7 @@ def _colorize_source(
                 writer.end_segment(segment_end_state)
             report.timed("encode", started)
             if on_frames:
-                on_frames(len(pts))
+                on_frames(len(pts), time.monotonic() - decoded_at)
 
     stages += [_Stage(decode, "vidcolor-decode", stop), _Stage(encode, "vidcolor-encode", stop)]
     try:
@@ -514,7 +519,9 @@ def _colorize_source(
             for stage in stages:
                 if stage.error is not None:
                     raise stage.error
+        started = time.perf_counter()
         writer.close()
+        report.timed("finish (flush, join segments)", started)
     except BaseException:
         writer.abort()
         raise

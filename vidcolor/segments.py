@@ -29,6 +29,10 @@ import torch
 
 from .video import EncoderOptions, MediaError, MediaWarning, VideoInfo, VideoWriter, join_segments, plan_segments
 
+# Segment length the command line uses: an interruption loses at most this much work, and a
+# keyframe every 30 s costs nothing (x264 puts one every ~10 s anyway).
+DEFAULT_SEGMENT_SECONDS = 30.0
+
 _MANIFEST = "manifest.json"
 _MANIFEST_VERSION = 1
 
