@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import pytest
@@ -49,3 +50,16 @@ def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def reference(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A colourful reference image."""
     return write_reference(tmp_path_factory.mktemp("ref") / "ref.png")
+
+
+@pytest.fixture(autouse=True)
+def shared_inputs_are_never_modified(clip_dir: Path, reference: Path):
+    """After every test, the session's input clips and reference are byte for byte as before it."""
+
+    def digests() -> dict[Path, str]:
+        return {path: hashlib.sha256(path.read_bytes()).hexdigest() for path in [*clip_dir.iterdir(), reference]}
+
+    before = digests()
+    yield
+    after = digests()
+    assert {path: after.get(path) for path in before} == before, "a test modified a shared input file"
