@@ -357,8 +357,11 @@ def test_resume_refuses_a_changed_run_and_continues_the_same_one(tmp_path, tiny_
     assert "--resume" in capsys.readouterr().err and not out.exists()
     assert main([*command, "--resume", "--crf", "30"]) == 2
     assert "differs in settings" in one_error_line(capsys.readouterr().err)
-    assert main([*command, "--resume"]) == 0
-    assert len(frame_pts(out)) == 72 and files_in(tmp_path) == {"in.mp4", "out.mp4"}
+    assert main([*command, "--resume", "--report", str(tmp_path / "report.json")]) == 0
+    report = json.loads((tmp_path / "report.json").read_text())
+    # One 24-frame segment was complete at the interruption (the second closes when frame 49 comes).
+    assert report["frames"] == 72 and report["resumed_frames"] == 24 and len(report["chroma_energy"]) == 72
+    assert len(frame_pts(out)) == 72 and files_in(tmp_path) == {"in.mp4", "out.mp4", "report.json"}
 
 
 def test_file_size_limit_is_a_clear_error_and_leaves_no_file(tmp_path, tiny_checkpoint, reference):

@@ -242,8 +242,10 @@ def colorize_command(args: argparse.Namespace) -> int:
         write_json(Path(args.report), payload)
     seconds = time.perf_counter() - started
     if not args.quiet:
+        done = report.frames - report.resumed_frames
+        resumed = f", resumed after {report.resumed_frames}" if report.resumed_frames else ""
         print(
-            f"coloured {report.frames} frames in {seconds:.1f} s ({report.frames / max(seconds, 1e-9):.1f} fps) -> {output}",
+            f"coloured {done} frames{resumed} in {seconds:.1f} s ({done / max(seconds, 1e-9):.1f} fps) -> {output}",
             file=sys.stderr,
         )
     return 0

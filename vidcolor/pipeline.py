@@ -47,7 +47,8 @@ class RunReport:
     (Lab units, working resolution, 0 at a shot start); ``cdc`` is the output's colour
     distribution consistency (lower = steadier colours), when measured. ``stage_seconds`` is
     the time spent in each stage (decode and encode run in their own threads, so the stages
-    overlap and their sum exceeds the wall time).
+    overlap and their sum exceeds the wall time). ``resumed_frames`` of the frames were coloured
+    by an interrupted run this one resumed (their per-frame figures are restored, not their times).
     """
 
     frames: int = 0
@@ -56,6 +57,7 @@ class RunReport:
     flicker: list[float] = field(default_factory=list)
     cdc: float | None = None
     stage_seconds: dict[str, float] = field(default_factory=dict)
+    resumed_frames: int = 0  # frames restored from an interrupted run's saved segments
 
     def timed(self, stage: str, started: float) -> None:
         """Add the time since ``started`` (a ``perf_counter()`` reading) to ``stage``."""
@@ -68,6 +70,7 @@ class RunReport:
     def to_dict(self) -> dict:
         return {
             "frames": self.frames,
+            "resumed_frames": self.resumed_frames,
             "shots": [{"start": s.start, "reference": s.reference} for s in self.shots],
             "scene_cuts": self.scene_cuts,
             "cdc": self.cdc,
@@ -442,6 +445,7 @@ def _colorize_source(
     saved = writer.saved if isinstance(writer, SegmentedOutput) else None
     if saved is not None:
         state, report = load_state(saved.state)
+        report.resumed_frames = saved.frames
         if on_frames:
             on_frames(saved.frames, 0.0)
     stop = threading.Event()
