@@ -24,6 +24,7 @@ import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
+from .colorizer import PRECISIONS
 from .errors import VidcolorError
 
 # Containers for stdout and URLs, and the segment length of a resumable run; equal to
@@ -74,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="write a file output in closed segments of about this length, which an interrupted "
                         f"run resumes from (default {DEFAULT_SEGMENT_SECONDS:g}; 0: in one piece, not resumable)")
     _add_run_options(parser)
-    parser.add_argument("--precision", choices=["auto", "fp32", "fp16", "bf16"], default="auto",
+    parser.add_argument("--precision", choices=PRECISIONS, default="auto",
                         help="network precision (default: fp16 on a GPU, fp32 on a CPU)")
     parser.add_argument("--compile", action="store_true", help="torch.compile the network (faster on a GPU after a slow start)")
     stream = parser.add_argument_group("streams", "INPUT and -o may be - (stdin/stdout) or a URL (tcp://, udp://, ...)")

@@ -17,6 +17,7 @@ uninterrupted run had there, so the joined result is the same.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
@@ -47,11 +48,12 @@ def parts_folder(output_path: str | os.PathLike) -> Path:
 class SavedProgress:
     """Where an interrupted run stopped: frames done, the pts of the next frame, and the state there.
 
-    ``complete``: every frame was coloured and only the joining was left to do.
+    ``complete``: every frame was coloured and only the joining was left to do (``next_pts`` is
+    then None).
     """
 
     frames: int
-    next_pts: int
+    next_pts: int | None
     state: dict
     complete: bool
 
@@ -63,13 +65,13 @@ def _atomic_write(path: Path, data: bytes) -> None:
 
 
 class SegmentedOutput:
-    """Writes a video file in segments of ``segment_frames`` frames (see the module notes).
+    """Writes a video file in segments that the caller ends (see the module notes).
 
     ``run`` describes the run (JSON-able: input file, model, references, settings); a
     resumed run must describe itself identically. The audio, subtitle and data streams of
-    ``copy_streams_from`` (a file) are copied when the segments are joined. With ``resume``, :attr:`saved` is the
-    progress to continue from (None when there is none: the run starts from the beginning).
-    Without it, segments of an earlier run are discarded (warned).
+    ``copy_streams_from`` (a file) are copied when the segments are joined. With ``resume``,
+    :attr:`saved` is the progress to continue from (None when there is none: the run starts
+    from the beginning). Without it, segments of an earlier run are discarded (warned).
 
     Call :meth:`write` for each frame and :meth:`end_segment` after the last frame of each
     segment with the state to save; the segment is closed when the next frame arrives (its
@@ -95,7 +97,6 @@ class SegmentedOutput:
         self._run = json.loads(json.dumps(run))  # as it reads back from the manifest
         self._segments: list[dict] = []
         self._state_file: str | None = None
-        self._complete = False
         self.saved: SavedProgress | None = None
         if resume and (self._folder / _MANIFEST).is_file():
             self._load()
@@ -134,8 +135,7 @@ class SegmentedOutput:
             raise MediaError(f"{self.output_path}: the saved run differs in {', '.join(changed)}; "
                              "repeat its command exactly to resume, or run without --resume to start over")
         self._segments, self._state_file = segments, state_file
-        self._complete = manifest.get("complete", False)
-        self.saved = SavedProgress(self.frames_done, segments[-1]["end_pts"], state, self._complete)
+        self.saved = SavedProgress(self.frames_done, segments[-1]["end_pts"], state, manifest["complete"])
 
     def write(self, rgb_uint8: np.ndarray, pts: int) -> None:
         """Encode one RGB ``(h, w, 3)`` uint8 frame at ``pts`` (the input's time base)."""
@@ -145,9 +145,7 @@ class SegmentedOutput:
             name = f"segment_{len(self._segments):05d}.{self._segment_muxer}"
             self._writer = VideoWriter(self._folder / name, self._info, self._encoder, copy_streams_from=None,
                                        container_format=self._segment_muxer)
-            self._segment_first_pts = pts
         self._writer.write(rgb_uint8, pts)
-        self._last_pts = pts
         self._frames_in_segment += 1
 
     def end_segment(self, state: dict) -> None:
@@ -159,7 +157,10 @@ class SegmentedOutput:
         self._ending_state = state
 
     def _close_segment(self, end_pts: int | None) -> None:
-        """Close the current segment, save the state after it, and list it in the manifest."""
+        """Close the current segment, save the state after it, and list it in the manifest.
+
+        ``end_pts`` is the next segment's first pts; None for the input's last segment.
+        """
         name = self._writer.output_path.name
         self._writer.close(end_pts)
         self._writer = None
@@ -167,14 +168,12 @@ class SegmentedOutput:
         previous_state = self._state_file
         if self._ending_state is not None:
             self._state_file = f"state_{index:05d}.pt"
-            temp = self._folder / f"{self._state_file}.tmp"
-            torch.save(self._ending_state, temp)
-            os.replace(temp, self._folder / self._state_file)
-        self._segments.append({"file": name, "frames": self._frames_in_segment, "first_pts": self._segment_first_pts,
-                               "end_pts": end_pts if end_pts is not None else self._last_pts + 1})
-        self._complete = end_pts is None  # the input's last frame: only the join is left
+            state_bytes = io.BytesIO()
+            torch.save(self._ending_state, state_bytes)
+            _atomic_write(self._folder / self._state_file, state_bytes.getvalue())
+        self._segments.append({"file": name, "frames": self._frames_in_segment, "end_pts": end_pts})
         manifest = {"version": _MANIFEST_VERSION, "run": self._run, "segments": self._segments,
-                    "state": self._state_file, "complete": self._complete}
+                    "state": self._state_file, "complete": end_pts is None}
         _atomic_write(self._folder / _MANIFEST, json.dumps(manifest, indent=1).encode())
         if previous_state is not None and previous_state != self._state_file:
             (self._folder / previous_state).unlink(missing_ok=True)

@@ -880,6 +880,12 @@ class _Muxer:
         self._started = False
         self.refused = 0
 
+    def warn_refused(self, output_path: Path) -> None:
+        """One warning for the packets left out, if any (after the output is finished)."""
+        if self.refused:
+            warnings.warn(f"{output_path}: {self.refused} packets with damaged data were left out",
+                          MediaWarning, stacklevel=3)
+
     def __call__(self, packets: av.Packet | list[av.Packet]) -> None:
         try:
             self._output.mux(packets)
@@ -1135,6 +1141,11 @@ class _Sentinel(enum.Enum):
     INFO_PATH = enum.auto()
 
 
+def _partial_path(output_path: Path) -> Path:
+    """The temporary name a file output is written under until it is complete."""
+    return output_path.with_name(f".{output_path.name}.partial")
+
+
 def _remove_quietly(path: Path) -> None:
     with contextlib.suppress(FileNotFoundError):
         path.unlink()
@@ -1179,7 +1190,7 @@ class VideoWriter:
         # For a pipe or URL this is only a label for messages.
         self.output_path = Path(_display_name(output_path, writing=True))
         self._info = info
-        self._temp_path = None if self._streaming else self.output_path.with_name(f".{self.output_path.name}.partial")
+        self._temp_path = None if self._streaming else _partial_path(self.output_path)
         self._output: av.container.OutputContainer | None = None
         self._copier: _StreamCopier | None = None
         # The latest frame, converted, waiting for the next pts to know its duration.
@@ -1304,9 +1315,7 @@ class VideoWriter:
             raise
         self._finished = True
         self._release_copier()
-        if self._muxer.refused:
-            warnings.warn(f"{self.output_path}: {self._muxer.refused} packets with damaged data were left out",
-                          MediaWarning, stacklevel=2)
+        self._muxer.warn_refused(self.output_path)
 
     def abort(self) -> None:
         """Stop writing and delete the partial file; nothing appears under the output name."""
@@ -1373,7 +1382,7 @@ def join_segments(
     """
     segments = [Path(s) for s in segments]
     output_path = Path(output_path)
-    temp_path = output_path.with_name(f".{output_path.name}.partial")
+    temp_path = _partial_path(output_path)
     muxer = _output_muxer(output_path, None)
     output: av.container.OutputContainer | None = None
     copier: _StreamCopier | None = None
@@ -1401,6 +1410,7 @@ def join_segments(
                 copier.finish()
             output.close()
         os.replace(temp_path, output_path)
+        mux.warn_refused(output_path)
     except BaseException:
         if output is not None:
             with contextlib.suppress(Exception):
