@@ -28,6 +28,19 @@ def histogram_loss(prediction: torch.Tensor, reference_histogram: torch.Tensor, 
     return (2 * (hist - reference_histogram) ** 2 / (hist + reference_histogram + 1e-6)).sum(1).mean()
 
 
+def chroma_deficit(prediction: torch.Tensor, ab: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """How much less colourful each output is than its ground truth (mean chroma, one-sided), weighted per sample.
+
+    A regression loss hedges towards gray where the colour is uncertain (the mean of several
+    plausible colours is less saturated than any of them), which users see as washed-out
+    output. Only the shortfall is penalised, so outputs as colourful as the truth feel nothing.
+    """
+    def mean_chroma(x: torch.Tensor) -> torch.Tensor:
+        return (x.pow(2).sum(1) + 1e-8).sqrt().mean((1, 2))
+
+    return (F.relu(mean_chroma(ab) - mean_chroma(prediction)) * weight).mean()
+
+
 def total_variation(ab: torch.Tensor) -> torch.Tensor:
     return (ab[..., 1:, :] - ab[..., :-1, :]).abs().mean() + (ab[..., :, 1:] - ab[..., :, :-1]).abs().mean()
 

@@ -41,6 +41,7 @@ class TrainConfig:
     w_pixel: float = 1.0
     w_hist: float = 0.02
     w_tv: float = 0.01
+    w_chroma: float = 0.0  # one-sided chroma-deficit term against washed-out output (0: off)
     w_adv: float = 0.005
     unrelated_pixel_weight: float = 0.1  # an unrelated reference cannot tell the true colours
     seed: int = 0
@@ -91,7 +92,7 @@ def plot_losses(csv_path: Path, png_path: Path) -> None:
         return
     fig, ax = plt.subplots(figsize=(8, 4))
     steps = [int(r["step"]) for r in rows]
-    for key in ("pixel", "hist", "adv_g", "adv_d"):
+    for key in ("pixel", "hist", "chroma", "adv_g", "adv_d"):
         ax.plot(steps, [float(r[key]) for r in rows], label=key)
     ax.set_yscale("symlog", linthresh=1e-3)
     ax.set_xlabel("step")
@@ -147,7 +148,7 @@ def train(cfg: TrainConfig) -> Path:
                         multiprocessing_context="spawn" if cfg.workers > 0 else None)
 
     log_path = out / "losses.csv"
-    fields = ["step", "lr", "pixel", "hist", "tv", "adv_g", "adv_d", "seconds"]
+    fields = ["step", "lr", "pixel", "hist", "tv", "chroma", "adv_g", "adv_d", "seconds"]
     if not (cfg.resume and log_path.is_file()):
         with open(log_path, "w", newline="") as f:
             csv.writer(f).writerow(fields)
@@ -170,7 +171,8 @@ def train(cfg: TrainConfig) -> Path:
             pixel = losses.multiscale_pixel_loss(predictions, batch["ab"], sample_weight)
             hist = losses.histogram_loss(output.float(), reference.histogram.float(), bins)
             tv = losses.total_variation(output)
-            loss = cfg.w_pixel * pixel + cfg.w_hist * hist + cfg.w_tv * tv
+            chroma = losses.chroma_deficit(output, batch["ab"], sample_weight)
+            loss = cfg.w_pixel * pixel + cfg.w_hist * hist + cfg.w_tv * tv + cfg.w_chroma * chroma
             adv_g = torch.zeros((), device=device)
             if adversarial:
                 adv_g = losses.generator_adversarial_loss(discriminator(batch["lightness"], output))
@@ -195,7 +197,7 @@ def train(cfg: TrainConfig) -> Path:
         # ---- logging, samples, checkpoints
         done = step + 1
         if done % cfg.log_every == 0:
-            row = [done, f"{lr:.3g}", *(f"{v.item():.5f}" for v in (pixel, hist, tv, adv_g, adv_d)), f"{time.time() - t0:.0f}"]
+            row = [done, f"{lr:.3g}", *(f"{v.item():.5f}" for v in (pixel, hist, tv, chroma, adv_g, adv_d)), f"{time.time() - t0:.0f}"]
             with open(log_path, "a", newline="") as f:
                 csv.writer(f).writerow(row)
             print(" ".join(f"{k}={v}" for k, v in zip(fields, row)), flush=True)

@@ -315,6 +315,8 @@ def train_command(argv: list[str]) -> int:
     parser.add_argument("--lr", type=float, default=defaults.lr)
     parser.add_argument("--adv-start", type=int, default=defaults.adv_start, help="step where the GAN loss starts")
     parser.add_argument("--w-hist", type=float, default=defaults.w_hist, help="weight of the ab-histogram loss")
+    parser.add_argument("--w-chroma", type=float, default=defaults.w_chroma,
+                        help="weight of the one-sided chroma-deficit loss against washed-out output (default 0: off)")
     parser.add_argument("--w-adv", type=float, default=defaults.w_adv, help="weight of the adversarial loss")
     parser.add_argument("--max-frame-gap", type=int, default=defaults.pairs.max_frame_gap,
                         help="motion pairs: reference up to this many stored frames from the target")
@@ -329,8 +331,8 @@ def train_command(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     cfg = TrainConfig(
         data=args.data, out=args.out, preset=args.preset, steps=args.steps, batch_size=args.batch_size,
-        lr=args.lr, adv_start=args.adv_start, w_hist=args.w_hist, w_adv=args.w_adv, workers=args.workers,
-        seed=args.seed, device=args.device,
+        lr=args.lr, adv_start=args.adv_start, w_hist=args.w_hist, w_chroma=args.w_chroma, w_adv=args.w_adv,
+        workers=args.workers, seed=args.seed, device=args.device,
         resume=args.resume, init_from=args.init_from, freeze=args.freeze,
         pairs=dataclasses.replace(defaults.pairs, max_frame_gap=args.max_frame_gap,
                                   motion_fraction=args.motion_fraction),
