@@ -7,7 +7,9 @@ For each resolution, in one run on the same machine:
 - end to end: what `vidcolor IN --reference REF` does (decode -> colourise -> encode, audio
   copied), default settings (crf 18, preset medium), through the library call the CLI makes;
 - I/O only: decode + encode of the same frames with the same encoder settings, no model;
-- their ratio, the time spent in each stage, and the peak resident memory.
+- their ratio and the time spent in each stage;
+- the peak resident memory of the same run as a user makes it: `vidcolor` in a fresh process
+  (in this process, memory kept by the allocator from earlier runs would add to the figure).
 ``--long`` instead colourises a synthetic 720p clip of ``--long-minutes`` minutes and prints the
 peak resident memory reached after 10%, 50% and 100% of it (1, 5 and 10 minutes of a 10-minute
 clip): it must not grow with the length.
@@ -17,8 +19,11 @@ Not a test: machines are shared and noisy, so quote medians of ``--runs`` runs.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import statistics
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -29,6 +34,7 @@ import cv2
 import numpy as np
 
 from vidcolor import Colorizer
+from vidcolor.images import write_image
 from vidcolor.pipeline import colorize_video
 from vidcolor.segments import DEFAULT_SEGMENT_SECONDS
 from vidcolor.video import EncoderOptions, VideoWriter, probe, read_gray_frames, read_rgb_frames, write_clip
@@ -105,7 +111,28 @@ def end_to_end(source: Path, out: Path, colorizer: Colorizer, encoder: EncoderOp
     return report, time.perf_counter() - started, memory.peak
 
 
-def benchmark_resolution(label, source, workdir, colorizer, encoder, runs, memory) -> dict:
+def cli_peak_mib(source: Path, reference: Path, out: Path, extra: list[str]) -> float:
+    """Peak resident memory (MiB) of one `vidcolor SOURCE --reference REF` run in a fresh process.
+
+    Read from the child's own high-water mark (VmHWM) while it runs: Linux carries a parent's
+    peak into a forked child's rusage, so ``wait4``'s ``ru_maxrss`` would report ours.
+    """
+    command = [sys.executable, "-m", "vidcolor", str(source), "--reference", str(reference), "-o", str(out),
+               "--overwrite", "-q", *extra]
+    child = subprocess.Popen(command)
+    status, peak_kib = Path(f"/proc/{child.pid}/status"), 0
+    while child.poll() is None:
+        with contextlib.suppress(OSError):  # the child may exit between poll() and the read
+            for line in status.read_text().splitlines():  # (an exited child has no VmHWM line)
+                if line.startswith("VmHWM:"):
+                    peak_kib = max(peak_kib, int(line.split()[1]))
+        time.sleep(0.02)
+    if child.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)} failed with exit code {child.returncode}")
+    return peak_kib / 1024
+
+
+def benchmark_resolution(label, source, workdir, colorizer, encoder, runs, memory, cli_args) -> dict:
     e2e, io, peaks, stages = [], [], [], []
     for run in range(runs):
         frames, seconds = io_only(source, workdir / f"io_{label}_{run}.mp4", encoder)
@@ -114,7 +141,7 @@ def benchmark_resolution(label, source, workdir, colorizer, encoder, runs, memor
         e2e.append(report.frames / seconds)
         peaks.append(peak)
         stages.append({k: 1000 * v / report.frames for k, v in report.stage_seconds.items()})
-        print(f"  {label} run {run + 1}: end-to-end {e2e[-1]:.2f} fps, I/O only {io[-1]:.2f} fps, peak {peak:.0f} MiB")
+        print(f"  {label} run {run + 1}: end-to-end {e2e[-1]:.2f} fps, I/O only {io[-1]:.2f} fps, peak in this process {peak:.0f} MiB")
     return {
         "label": label,
         "frames": report.frames,
@@ -122,15 +149,17 @@ def benchmark_resolution(label, source, workdir, colorizer, encoder, runs, memor
         "io_fps": statistics.median(io),
         "ratio": statistics.median(a / b for a, b in zip(e2e, io)),
         "peak_mib": max(peaks),
+        "cli_peak_mib": cli_peak_mib(source, workdir / "reference.png", workdir / f"cli_{label}.mp4", cli_args),
         "stage_ms": {k: statistics.median(s[k] for s in stages) for k in stages[0]},
     }
 
 
 def print_tables(results: list[dict]) -> None:
-    print("\n| input | frames | end-to-end fps | I/O-only fps | e2e / I/O | peak RSS (MiB) |")
+    print("\n| input | frames | end-to-end fps | I/O-only fps | e2e / I/O | peak RSS, CLI process (MiB) |")
     print("| --- | --- | --- | --- | --- | --- |")
     for r in results:
-        print(f"| {r['label']} | {r['frames']} | {r['e2e_fps']:.2f} | {r['io_fps']:.2f} | {r['ratio']:.2f} | {r['peak_mib']:.0f} |")
+        print(f"| {r['label']} | {r['frames']} | {r['e2e_fps']:.2f} | {r['io_fps']:.2f} | {r['ratio']:.2f} "
+              f"| {r['cli_peak_mib']:.0f} |")
     stages = list(results[0]["stage_ms"])
     print("\nPer-stage time, ms per frame (decode and encode run in their own threads and overlap the rest):")
     print("| stage | " + " | ".join(r["label"] for r in results) + " |")
@@ -198,6 +227,9 @@ def main() -> None:
         workdir = Path(tmp)
         reference = next(rgb for index, (_, rgb) in enumerate(read_rgb_frames(args.clip)) if index == 48)
         colorizer.set_reference(reference)
+        write_image(workdir / "reference.png", reference)
+        cli_args = ["--work-size", str(args.work_size), "--device", args.device]
+        cli_args += ["--model", args.model] if args.model else []
         if args.long:
             long_run(workdir, colorizer, encoder, args.long_minutes, memory)
             return
@@ -205,7 +237,7 @@ def main() -> None:
         if not args.skip_1080p:
             inputs.append(("1080p", make_input(args.clip, workdir / "in_1080p.mp4", args.frames, (1920, 1080))))
         results = [
-            benchmark_resolution(label, source, workdir, colorizer, encoder, args.runs, memory)
+            benchmark_resolution(label, source, workdir, colorizer, encoder, args.runs, memory, cli_args)
             for label, source in inputs
         ]
         print_tables(results)

@@ -25,6 +25,7 @@ from media import (
     pattern_rgb,
     stream_kinds,
 )
+from vidcolor.pipeline import frames_lightness, frames_per_batch, lightness_batch
 from vidcolor.video import (
     EncoderOptions,
     GrayFrame,
@@ -127,8 +128,24 @@ def test_gray_frames_map_luma_codes_to_unit_range(tmp_path, pix_fmt, codec, suff
     assert len(frames) == 3
     for frame in frames:
         assert isinstance(frame, GrayFrame)
+        # The stored codes are kept as they are (a quarter of float memory at 8 bits).
+        assert frame.codes.dtype == (np.uint8 if frame.bits == 8 else np.uint16)
+        assert (frame.codes == y_code).all()
         assert frame.gray.shape == (height, width) and frame.gray.dtype == np.float32
         np.testing.assert_allclose(frame.gray, expected, atol=1e-6)
+    # The pipeline maps codes straight to L: exactly the values of the float path.
+    np.testing.assert_array_equal(
+        frames_lightness(frames).numpy(), lightness_batch(np.stack([frame.gray for frame in frames])).numpy()
+    )
+
+
+def test_batches_of_large_frames_are_smaller():
+    assert frames_per_batch(8, 854, 480) == 8
+    assert frames_per_batch(8, 1280, 720) == 8
+    assert frames_per_batch(8, 1920, 1080) == 4
+    assert frames_per_batch(8, 3840, 2160) == 1
+    assert frames_per_batch(3, 854, 480) == 3  # never more than asked
+    assert frames_per_batch(8, 15360, 8640) == 1  # at least one
 
 
 def test_gray_frames_of_rgb_video_use_the_conversion_fallback(tmp_path):
@@ -406,3 +423,4 @@ def test_missing_copy_source_raises_media_error(tmp_path, mp4_clip):
         VideoWriter(tmp_path / "out.mp4", probe(mp4_clip), copy_streams_from=tmp_path / "gone.mp4")
 
     assert leftovers(tmp_path) == []
+

@@ -48,7 +48,8 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", default=None, help="shipped model name or checkpoint path (default: the shipped model)")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="where the model runs")
-    parser.add_argument("--batch-size", type=int, default=8, help="frames per model call (default 8)")
+    parser.add_argument("--batch-size", type=int, default=8,
+                        help="frames per batch (default 8; fewer for frames above 720p)")
     parser.add_argument("--work-size", type=int, default=256, help="short side at which chroma is predicted (default 256)")
     parser.add_argument("--temporal", choices=["flow", "off"], default="flow", help="flow-guided chroma smoothing (default flow)")
 

@@ -122,11 +122,12 @@ def gray_to_lightness_numpy(gray: np.ndarray) -> np.ndarray:
     return _gray_to_lightness_table().take(index)
 
 
-def lab_hwc_to_rgb_uint8(lab: np.ndarray) -> np.ndarray:
+def lab_hwc_to_rgb_uint8(lab: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """One Lab image ``(h, w, 3)`` float32 (channels last) -> RGB uint8 ``(h, w, 3)`` with OpenCV.
 
     The same D65 / sRGB maths as :func:`lab_to_rgb`, up to out-of-gamut clipping details.
+    ``out``: a uint8 ``(h, w, 3)`` array to write into.
     """
     rgb = cv2.cvtColor(np.ascontiguousarray(lab, dtype=np.float32), cv2.COLOR_Lab2RGB)
     np.clip(rgb, 0.0, 1.0, out=rgb)
-    return cv2.convertScaleAbs(rgb, alpha=255.0)  # rounds to nearest
+    return cv2.convertScaleAbs(rgb, dst=out, alpha=255.0)  # rounds to nearest

@@ -260,11 +260,13 @@ class Colorizer:
         b_hwc = b_low.permute(0, 2, 3, 1).numpy()
         lightness_np = lightness[:, 0].float().numpy()
         out = np.empty((*lightness_np.shape, 3), np.uint8)
+        ab = np.empty((*lightness_np.shape[1:], 2), np.float32)
+        lab = np.empty((*lightness_np.shape[1:], 3), np.float32)
         for i, frame_lightness in enumerate(lightness_np):
-            lab = np.empty(out.shape[1:], np.float32)
+            guided_upsample_hwc(a_hwc[i], b_hwc[i], frame_lightness, out=ab)
             lab[..., 0] = frame_lightness
-            lab[..., 1:] = guided_upsample_hwc(a_hwc[i], b_hwc[i], frame_lightness)
-            out[i] = lab_hwc_to_rgb_uint8(lab)
+            lab[..., 1:] = ab
+            lab_hwc_to_rgb_uint8(lab, out=out[i])
         return torch.from_numpy(out)
 
     def colorize_lightness(self, lightness: torch.Tensor) -> torch.Tensor:

@@ -51,14 +51,20 @@ def guided_upsample(
     return a * lightness_full + b
 
 
-def guided_upsample_hwc(a_low: np.ndarray, b_low: np.ndarray, lightness_full: np.ndarray) -> np.ndarray:
+def guided_upsample_hwc(
+    a_low: np.ndarray, b_low: np.ndarray, lightness_full: np.ndarray, out: np.ndarray | None = None
+) -> np.ndarray:
     """The CPU fast path of the last step of :func:`guided_upsample`, for one frame in numpy.
 
     ``a_low``/``b_low`` ``(h, w, 2)`` from :func:`guided_coefficients`, ``lightness_full``
-    ``(H, W)``; returns ab ``(H, W, 2)`` float32. OpenCV's bilinear resize (same half-pixel
-    convention as ``align_corners=False``) is several times faster than torch's on a CPU.
+    ``(H, W)``; returns ab ``(H, W, 2)`` float32, written into ``out`` when given (a video
+    reuses one buffer instead of allocating full-resolution arrays per frame). OpenCV's bilinear
+    resize (same half-pixel convention as ``align_corners=False``) is several times faster than
+    torch's on a CPU.
     """
     size = (lightness_full.shape[1], lightness_full.shape[0])
     a = cv2.resize(a_low, size, interpolation=cv2.INTER_LINEAR)
-    b = cv2.resize(b_low, size, interpolation=cv2.INTER_LINEAR)
-    return a * lightness_full[..., None] + b
+    out = cv2.resize(b_low, size, dst=out, interpolation=cv2.INTER_LINEAR)
+    a *= lightness_full[..., None]
+    out += a
+    return out

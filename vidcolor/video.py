@@ -41,6 +41,7 @@ __all__ = [
     "VideoWriter",
     "is_stream_target",
     "join_segments",
+    "luma_levels",
     "plan_segments",
     "probe",
     "read_gray_frames",
@@ -175,16 +176,25 @@ class VideoInfo:
 
 @dataclass(frozen=True)
 class GrayFrame:
-    """One decoded frame's luma: ``gray`` is (h, w) float32 in [0, 1].
+    """One decoded frame's luma, kept as the stored sample codes (4x smaller than floats).
 
-    ``pts`` is in the video stream's time base and ``time`` in seconds; both are None
-    when the file gives no timestamp.
+    ``codes`` is (h, w) uint8 or uint16 as stored in the Y plane, ``bits`` their depth and
+    ``full_range`` whether they span the whole code range (else video levels, 16-235 at 8 bits).
+    ``pts`` is in the video stream's time base and ``time`` in seconds; both are None when the
+    file gives no timestamp.
     """
 
     index: int
     pts: int | None
     time: float | None
-    gray: np.ndarray
+    codes: np.ndarray
+    bits: int
+    full_range: bool
+
+    @property
+    def gray(self) -> np.ndarray:
+        """The luma as (h, w) float32 gray levels in [0, 1]."""
+        return luma_levels(self.bits, self.full_range).take(self.codes)
 
 
 @dataclass(frozen=True)
@@ -385,8 +395,23 @@ def _is_full_range(frame: av.VideoFrame) -> bool:
     return name.startswith(("yuvj", "gray"))
 
 
-def _luma_float01(frame: av.VideoFrame) -> np.ndarray:
-    """The frame's luma as (h, w) float32 in [0, 1], read from the Y plane when possible."""
+@functools.cache
+def luma_levels(bits: int, full_range: bool) -> np.ndarray:
+    """Gray level in [0, 1] of every luma code of ``bits`` bits: float32, indexed by the code."""
+    gray = np.arange(1 << bits, dtype=np.float32)
+    scale = 1 << (bits - 8)
+    if full_range:
+        gray *= np.float32(1.0 / ((1 << bits) - 1))
+    else:
+        gray -= np.float32(16 * scale)
+        gray *= np.float32(1.0 / (219 * scale))
+    np.clip(gray, 0.0, 1.0, out=gray)
+    gray.flags.writeable = False  # shared by every caller
+    return gray
+
+
+def _luma_codes(frame: av.VideoFrame) -> tuple[np.ndarray, int, bool]:
+    """The frame's Y plane as (h, w) codes (a copy), their bit depth and range (see :class:`GrayFrame`)."""
     dtype = _luma_plane_dtype(frame.format)
     if dtype is None:
         # swscale treats gray output as full range; ask for it explicitly anyway.
@@ -400,16 +425,8 @@ def _luma_float01(frame: av.VideoFrame) -> np.ndarray:
     # Rows are padded to line_size; view the buffer and crop instead of copying row by row.
     rows = np.frombuffer(plane, dtype=dtype, count=samples_per_line * frame.height)
     codes = rows.reshape(frame.height, samples_per_line)[:, : frame.width]
-
-    gray = codes.astype(np.float32)
-    scale = 1 << (bits - 8)
-    if full_range:
-        gray *= np.float32(1.0 / ((1 << bits) - 1))
-    else:
-        gray -= np.float32(16 * scale)
-        gray *= np.float32(1.0 / (219 * scale))
-    np.clip(gray, 0.0, 1.0, out=gray)
-    return gray
+    # Native byte order, and a copy: the decoder reuses the frame's buffer.
+    return codes.astype(dtype.newbyteorder("=")), bits, full_range
 
 
 class VideoSource:
@@ -597,7 +614,8 @@ class VideoSource:
         """The frames' luma as :class:`GrayFrame` (see :func:`read_gray_frames`), read once."""
         time_base = self.info.time_base
         for index, frame in enumerate(self.frames()):
-            yield GrayFrame(index=index, pts=frame.pts, time=float(frame.pts * time_base), gray=_luma_float01(frame))
+            codes, bits, full_range = _luma_codes(frame)
+            yield GrayFrame(index, frame.pts, float(frame.pts * time_base), codes, bits, full_range)
 
     def _take_other_packet(self) -> av.Packet | None:
         """The next queued packet of a non-video stream, or None if none is waiting now."""
