@@ -133,13 +133,12 @@ def cli_peak_mib(source: Path, reference: Path, out: Path, extra: list[str]) -> 
 
 
 def benchmark_resolution(label, source, workdir, colorizer, encoder, runs, memory, cli_args) -> dict:
-    e2e, io, peaks, stages = [], [], [], []
+    e2e, io, stages = [], [], []
     for run in range(runs):
         frames, seconds = io_only(source, workdir / f"io_{label}_{run}.mp4", encoder)
         io.append(frames / seconds)
         report, seconds, peak = end_to_end(source, workdir / f"e2e_{label}_{run}.mp4", colorizer, encoder, memory)
         e2e.append(report.frames / seconds)
-        peaks.append(peak)
         stages.append({k: 1000 * v / report.frames for k, v in report.stage_seconds.items()})
         print(f"  {label} run {run + 1}: end-to-end {e2e[-1]:.2f} fps, I/O only {io[-1]:.2f} fps, peak in this process {peak:.0f} MiB")
     return {
@@ -148,7 +147,6 @@ def benchmark_resolution(label, source, workdir, colorizer, encoder, runs, memor
         "e2e_fps": statistics.median(e2e),
         "io_fps": statistics.median(io),
         "ratio": statistics.median(a / b for a, b in zip(e2e, io)),
-        "peak_mib": max(peaks),
         "cli_peak_mib": cli_peak_mib(source, workdir / "reference.png", workdir / f"cli_{label}.mp4", cli_args),
         "stage_ms": {k: statistics.median(s[k] for s in stages) for k in stages[0]},
     }
