@@ -117,31 +117,42 @@ def attend(
     ``(b, topk + 1, h, w)``: the sorted top-k similarities (the first is the maximum) and the
     mean. Target positions are processed in chunks of ``chunk`` positions over the whole
     batch, so memory stays bounded.
+
+    The full similarity matrix is only used to pick the top k, in whatever precision autocast
+    gives the product (bf16 on a CPU with AMX runs it ~10x faster than fp32); the k kept
+    similarities, the softmax and the mean are then computed in fp32, because at T = 0.02 a
+    similarity off by 0.004 (bf16's step near 1) changes a weight by 20%.
     """
     b, d, h, w = query.shape
     n = keys.shape[-1]
+    k = min(topk, n)
     rows = query.flatten(2).transpose(1, 2)  # (b, m, d)
     keys = keys.expand(b, -1, -1)
-    values_t = values.expand(b, -1, -1).transpose(1, 2)  # (b, n, c)
-    k = min(topk, n)
+    select_keys = keys.to(rows.dtype)
+    with torch.autocast(query.device.type, enabled=False):
+        rows32 = rows.float()
+        keys_t = keys.transpose(1, 2).float()  # (b, n, d)
+        values_t = values.expand(b, -1, -1).transpose(1, 2).float()  # (b, n, c)
+        # mean over n of q . k_j is q . mean_j(k_j): no need to average the full matrix.
+        mean_sim = torch.bmm(rows32, keys_t.mean(1).unsqueeze(-1))  # (b, m, 1)
+    batch_index = torch.arange(b, device=query.device).view(b, 1, 1)
     # The similarity block is (b, step, n): split the chunk over the batch so memory stays
     # bounded by ``chunk * n`` whatever the batch size.
     step = max(1, chunk // b)
-    attended, stats = [], []
+    attended, top_sims = [], []
     for start in range(0, rows.shape[1], step):
-        # fp32: a softmax at T = 0.02 and similarities near 1 lose too much in fp16.
-        sim = torch.bmm(rows[:, start : start + step].float(), keys.float())  # (b, mc, n)
-        top, index = sim.topk(k, dim=-1)  # (b, mc, k), sorted
-        weights = torch.softmax(top / temperature, dim=-1)
-        picked = torch.gather(
-            values_t.float().unsqueeze(1).expand(-1, index.shape[1], -1, -1),
-            2,
-            index.unsqueeze(-1).expand(-1, -1, -1, values_t.shape[-1]),
-        )  # (b, mc, k, c)
-        attended.append((weights.unsqueeze(-1) * picked).sum(2))
-        stats.append(torch.cat([top, sim.mean(-1, keepdim=True)], dim=-1))
+        index = torch.bmm(rows[:, start : start + step], select_keys).topk(k, dim=-1).indices  # (b, mc, k)
+        with torch.autocast(query.device.type, enabled=False):
+            picked_keys = keys_t[batch_index, index]  # (b, mc, k, d)
+            top = (picked_keys * rows32[:, start : start + step].unsqueeze(2)).sum(-1)
+            top, order = top.sort(dim=-1, descending=True)
+            weights = torch.softmax(top / temperature, dim=-1)
+            picked = values_t[batch_index, index.gather(2, order)]  # (b, mc, k, c)
+            attended.append((weights.unsqueeze(-1) * picked).sum(2))
+        top_sims.append(top)
     attended_map = torch.cat(attended, 1).transpose(1, 2).reshape(b, -1, h, w)
-    stats_map = torch.cat(stats, 1).transpose(1, 2).reshape(b, -1, h, w)
+    stats = torch.cat([torch.cat(top_sims, 1), mean_sim], -1)
+    stats_map = stats.transpose(1, 2).reshape(b, -1, h, w)
     return attended_map.to(query.dtype), stats_map.to(query.dtype)
 
 
@@ -254,7 +265,11 @@ class Generator(nn.Module):
         x = self.up2(x, s2) + self.fuse_up(F.interpolate(fused4, scale_factor=2.0, mode="bilinear"))
         ab2 = torch.tanh(self.head2(x))
         x = self.up1(x, s1)
-        out = self.head1(torch.cat([x, flow_ab, flow_confidence], 1))
+        # Under autocast: the flow inputs join x in its precision (one cast of 3 channels, not
+        # of the 19-channel concatenation), and the 3-channel output goes back to fp32, where
+        # sigmoid and tanh are vectorised on a CPU.
+        flow_in = torch.cat([flow_ab, flow_confidence], 1).to(x.dtype)
+        out = self.head1(torch.cat([x, flow_in], 1)).float()
         # Where the flow-propagated colour is right, copying it exactly beats re-synthesising it.
         keep_flow = torch.sigmoid(out[:, 2:3])
         ab1 = keep_flow * flow_ab + (1 - keep_flow) * torch.tanh(out[:, :2])

@@ -4,7 +4,8 @@ import torch
 
 from vidcolor import Colorizer, ReferenceWarning, VidcolorError
 from vidcolor.color import lab_to_rgb_uint8, rgb_uint8_to_lab
-from vidcolor.guided import guided_upsample
+from vidcolor import colorizer as colorizer_module
+from vidcolor.guided import guided_coefficients, guided_coefficients_hwc, guided_upsample, guided_upsample_lab_hwc
 from vidcolor.colorizer import to_gray_batch, working_shape
 from vidcolor.models import build_model
 
@@ -81,6 +82,29 @@ def test_cpu_merge_matches_the_device_path(colorizer):
     ab_full = guided_upsample(lightness_work, ab_work, lightness)
     reference = lab_to_rgb_uint8(torch.cat([lightness, ab_full], 1)).numpy()
     assert np.abs(fast.astype(int) - reference).mean() < 0.05 and np.abs(fast.astype(int) - reference).max() <= 2
+
+
+def test_cpu_guided_filter_matches_the_torch_one():
+    torch.manual_seed(0)
+    lightness_low, ab_low = torch.rand(1, 1, 13, 17) * 100, torch.randn(1, 2, 13, 17) * 20  # mostly border
+    lightness_full = torch.rand(1, 1, 40, 51) * 100
+    a, b = guided_coefficients(lightness_low, ab_low)
+    a_hwc, b_hwc = guided_coefficients_hwc(lightness_low[0, 0].numpy(), ab_low[0].permute(1, 2, 0).contiguous().numpy())
+    assert np.allclose(a_hwc, a[0].permute(1, 2, 0).numpy(), atol=1e-5)
+    assert np.allclose(b_hwc, b[0].permute(1, 2, 0).numpy(), atol=1e-3)
+    lab = guided_upsample_lab_hwc(a_hwc, b_hwc, lightness_full[0, 0].numpy())
+    assert np.allclose(lab[..., 0], lightness_full[0, 0].numpy(), atol=1e-4)  # L passes through
+    ab_full = guided_upsample(lightness_low, ab_low, lightness_full)
+    assert np.allclose(lab[..., 1:], ab_full[0].permute(1, 2, 0).numpy(), atol=1e-3)
+
+
+def test_auto_precision_is_bf16_only_on_cpus_with_amx(monkeypatch):
+    model = build_model("tiny")
+    monkeypatch.setattr(colorizer_module, "cpu_has_amx", lambda: True)
+    assert Colorizer(model, device="cpu").precision == "bf16"
+    monkeypatch.setattr(colorizer_module, "cpu_has_amx", lambda: False)
+    assert Colorizer(model, device="cpu").precision == "fp32"
+    assert Colorizer(model, device="cpu", precision="fp32").precision == "fp32"
 
 
 def test_reduced_precision_stays_close_to_fp32():

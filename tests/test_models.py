@@ -49,6 +49,26 @@ def test_attention_chunking_is_exact():
     assert torch.allclose(hard.flatten(2), v[0][:, best].permute(1, 0, 2), atol=1e-4)
 
 
+def test_attention_weights_stay_fp32_exact_under_reduced_precision():
+    # Selection may run in bf16, but at T = 0.02 a similarity rounded to bf16 (steps of up to
+    # 0.004) moves a softmax weight by up to 20%: the kept similarities must be fp32.
+    torch.manual_seed(3)
+    n = 40
+    q = torch.nn.functional.normalize(torch.randn(1, 16, 5, 6), dim=1).bfloat16()  # as the network gives it
+    k = torch.nn.functional.normalize(torch.randn(1, 16, n), dim=1)
+    one_hot = torch.eye(n).unsqueeze(0)  # attended value j = the weight given to key j
+    sims = torch.einsum("dm,dn->mn", q[0].flatten(1).float(), k[0])
+    top = sims.topk(4, dim=-1)
+    weights = torch.zeros_like(sims).scatter(1, top.indices, torch.softmax(top.values / 0.02, dim=-1))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        attended, stats = attend(q, k, one_hot, 0.02, 4, chunk=1000)
+    assert attended.dtype == torch.bfloat16
+    # only the final bf16 storage rounds (relative 2^-9); rounded similarities would be ~10x off
+    assert torch.allclose(attended[0].flatten(1).T.float(), weights, atol=4e-3)
+    expected_stats = torch.cat([top.values, sims.mean(-1, keepdim=True)], -1)
+    assert torch.allclose(stats[0].flatten(1).T.float(), expected_stats, atol=4e-3)
+
+
 def test_histogram_of_gray_is_one_central_bin():
     hist = ab_histogram(torch.zeros(1, 2, 8, 8), bins=21)
     assert hist.shape == (1, 441) and hist[0, 220] == pytest.approx(1.0)

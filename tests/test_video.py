@@ -100,6 +100,19 @@ def test_probe_full_range_and_10_bit(tmp_path):
 LOSSLESS_X264 = {"qp": "0"}
 
 
+@pytest.mark.parametrize("bits, full_range", [(8, False), (8, True), (10, False)])
+def test_code_lookup_matches_the_float_path_for_every_code(bits, full_range):
+    # All codes of the depth, in rows padded as decoded planes are (a strided view).
+    dtype = np.uint8 if bits == 8 else np.uint16
+    padded = np.zeros((16, 2**bits // 16 + 3), dtype)
+    codes = padded[:, :-3]
+    codes[:] = np.arange(2**bits).reshape(16, -1)
+    frames = [GrayFrame(0, 0, 0.0, codes, bits, full_range), GrayFrame(1, 1, 0.04, codes[::-1], bits, full_range)]
+    np.testing.assert_array_equal(
+        frames_lightness(frames).numpy(), lightness_batch(np.stack([frame.gray for frame in frames])).numpy()
+    )
+
+
 @pytest.mark.parametrize(
     ("pix_fmt", "codec", "suffix", "y_code", "expected"),
     [
