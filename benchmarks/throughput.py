@@ -220,7 +220,7 @@ def main() -> None:
 
     encoder = EncoderOptions()  # the CLI's defaults: libx264, crf 18, preset medium, yuv420p
     colorizer = Colorizer.from_pretrained(args.model, device=args.device, work_size=args.work_size)
-    print(f"device {colorizer.device}, model {args.model or 'default'}, work size {args.work_size}")
+    print(f"device {colorizer.device}, model {args.model or 'default'}, precision {colorizer.precision}, work size {args.work_size}")
     with tempfile.TemporaryDirectory() as tmp, PeakMemory() as memory:
         workdir = Path(tmp)
         reference = next(rgb for index, (_, rgb) in enumerate(read_rgb_frames(args.clip)) if index == 48)

@@ -119,7 +119,7 @@ def attend(
     batch, so memory stays bounded.
 
     The full similarity matrix is only used to pick the top k, in whatever precision autocast
-    gives the product (bf16 on a CPU with AMX runs it ~10x faster than fp32); the k kept
+    gives the product (bf16 on a CPU with AMX: several times faster than fp32); the k kept
     similarities, the softmax and the mean are then computed in fp32, because at T = 0.02 a
     similarity off by 0.004 (bf16's step near 1) changes a weight by 20%.
     """

@@ -77,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
                         f"run resumes from (default {DEFAULT_SEGMENT_SECONDS:g}; 0: in one piece, not resumable)")
     _add_run_options(parser)
     parser.add_argument("--precision", choices=PRECISIONS, default="auto",
-                        help="network precision (default: fp16 on a GPU, fp32 on a CPU)")
+                        help="network precision (default: fp16 on a GPU, bf16 on a CPU with AMX, else fp32)")
     parser.add_argument("--compile", action="store_true", help="torch.compile the network (faster on a GPU after a slow start)")
     stream = parser.add_argument_group("streams", "INPUT and -o may be - (stdin/stdout) or a URL (tcp://, udp://, ...)")
     stream.add_argument("--format", dest="container_format", choices=STREAM_FORMATS,
