@@ -67,8 +67,11 @@ def cpu_has_amx() -> bool:
     68 vs 95 ms per frame, channels-last both). Without it bf16 is slower: 100 vs 89 ms with
     AVX512-BF16 alone, 1.1 s with AVX2, so "auto" precision uses it only here.
     """
-    check = getattr(torch.cpu, "_is_amx_tile_supported", None)  # private; absent means "don't know"
-    return bool(check and check())
+    # Private torch helpers (absent means "don't know" -> fp32): the CPU must have the tiles and
+    # the kernel must let this process use them (_init_amx asks for that permission).
+    supported = getattr(torch.cpu, "_is_amx_tile_supported", None)
+    usable = getattr(torch.cpu, "_init_amx", None)
+    return bool(supported and usable and supported() and usable())
 
 
 @dataclass
