@@ -99,6 +99,16 @@ def ab_histogram(ab: torch.Tensor, bins: int = 21) -> torch.Tensor:
     return hist.flatten(1)
 
 
+def _take(table: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """Rows ``table[i, index[i]]`` of each batch item: ``(b, n, c)`` and ``(b, m, k)`` -> ``(b, m, k, c)``.
+
+    One index_select on the flattened table: 3-4x faster than advanced indexing on a CPU.
+    """
+    b, n, c = table.shape
+    offsets = torch.arange(b, device=index.device).view(b, 1, 1) * n
+    return table.reshape(b * n, c).index_select(0, (index + offsets).flatten()).view(*index.shape, c)
+
+
 def attend(
     query: torch.Tensor,
     keys: torch.Tensor,
@@ -135,7 +145,6 @@ def attend(
         values_t = values.expand(b, -1, -1).transpose(1, 2).float()  # (b, n, c)
         # mean over n of q . k_j is q . mean_j(k_j): no need to average the full matrix.
         mean_sim = torch.bmm(rows32, keys_t.mean(1).unsqueeze(-1))  # (b, m, 1)
-    batch_index = torch.arange(b, device=query.device).view(b, 1, 1)
     # The similarity block is (b, step, n): split the chunk over the batch so memory stays
     # bounded by ``chunk * n`` whatever the batch size.
     step = max(1, chunk // b)
@@ -143,11 +152,11 @@ def attend(
     for start in range(0, rows.shape[1], step):
         index = torch.bmm(rows[:, start : start + step], select_keys).topk(k, dim=-1).indices  # (b, mc, k)
         with torch.autocast(query.device.type, enabled=False):
-            picked_keys = keys_t[batch_index, index]  # (b, mc, k, d)
+            picked_keys = _take(keys_t, index)  # (b, mc, k, d)
             top = (picked_keys * rows32[:, start : start + step].unsqueeze(2)).sum(-1)
             top, order = top.sort(dim=-1, descending=True)
             weights = torch.softmax(top / temperature, dim=-1)
-            picked = values_t[batch_index, index.gather(2, order)]  # (b, mc, k, c)
+            picked = _take(values_t, index.gather(2, order))  # (b, mc, k, c)
             attended.append((weights.unsqueeze(-1) * picked).sum(2))
         top_sims.append(top)
     attended_map = torch.cat(attended, 1).transpose(1, 2).reshape(b, -1, h, w)
@@ -251,7 +260,8 @@ class Generator(nn.Module):
         matched, stats = attend(
             query, reference.keys, reference.values, cfg.temperature, cfg.topk, cfg.attention_chunk
         )
-        flow4 = F.avg_pool2d(torch.cat([flow_ab, flow_confidence], 1), 4)
+        flow = torch.cat([flow_ab, flow_confidence], 1)
+        flow4 = F.avg_pool2d(flow, 4)
         gate = torch.softmax(self.gate(torch.cat([stats, flow4[:, 2:], s3], 1)), dim=1)
         palette = self.palette(reference.histogram.expand(lightness.shape[0], -1))
         fused4 = (
@@ -266,10 +276,10 @@ class Generator(nn.Module):
         ab2 = torch.tanh(self.head2(x))
         x = self.up1(x, s1)
         # Under autocast: the flow inputs join x in its precision (one cast of 3 channels, not
-        # of the 19-channel concatenation), and the 3-channel output goes back to fp32, where
-        # sigmoid and tanh are vectorised on a CPU.
-        flow_in = torch.cat([flow_ab, flow_confidence], 1).to(x.dtype)
-        out = self.head1(torch.cat([x, flow_in], 1)).float()
+        # of the 19-channel concatenation), and the 3-channel output goes back to fp32 and to
+        # channel-first planes, where sigmoid and tanh are vectorised on a CPU (on a channel
+        # slice of a channels-last tensor, tanh took 1.8 ms instead of 0.05 at 256x456).
+        out = self.head1(torch.cat([x, flow.to(x.dtype)], 1)).float().contiguous()
         # Where the flow-propagated colour is right, copying it exactly beats re-synthesising it.
         keep_flow = torch.sigmoid(out[:, 2:3])
         ab1 = keep_flow * flow_ab + (1 - keep_flow) * torch.tanh(out[:, :2])

@@ -49,6 +49,17 @@ def test_attention_chunking_is_exact():
     assert torch.allclose(hard.flatten(2), v[0][:, best].permute(1, 0, 2), atol=1e-4)
 
 
+def test_attention_with_a_reference_per_batch_item_matches_each_alone():
+    torch.manual_seed(4)
+    q = torch.nn.functional.normalize(torch.randn(2, 8, 5, 6), dim=1)
+    k = torch.nn.functional.normalize(torch.randn(2, 8, 30), dim=1)
+    v = torch.randn(2, 5, 30)
+    together = attend(q, k, v, 0.05, 4, chunk=1000)
+    for i in range(2):
+        alone = attend(q[i : i + 1], k[i : i + 1], v[i : i + 1], 0.05, 4, chunk=1000)
+        assert all(torch.allclose(a[i : i + 1], b, atol=1e-6) for a, b in zip(together, alone))
+
+
 def test_attention_weights_stay_fp32_exact_under_reduced_precision():
     # Selection may run in bf16, but at T = 0.02 a similarity rounded to bf16 (steps of up to
     # 0.004) moves a softmax weight by up to 20%: the kept similarities must be fp32.

@@ -253,9 +253,11 @@ class Colorizer:
         """
         reference = self.reference
         ref_lab = F.interpolate(reference.lab, size=lightness_work.shape[-2:], mode="bilinear", align_corners=False)
-        ref_lab = ref_lab[0].permute(1, 2, 0).numpy()
+        # Contiguous planes once per call, not a strided copy for every frame.
+        ref_lightness = ref_lab[0, 0].contiguous().numpy()
+        ref_ab = ref_lab[0, 1:].permute(1, 2, 0).contiguous().numpy()
         frames = lightness_work[:, 0].cpu().numpy()
-        ab, confidence = zip(*(flow.propagate(frame, ref_lab[..., 0], ref_lab[..., 1:]) for frame in frames))
+        ab, confidence = zip(*(flow.propagate(frame, ref_lightness, ref_ab) for frame in frames))
         ab_t = torch.from_numpy(np.stack(ab)).permute(0, 3, 1, 2)
         conf_t = torch.from_numpy(np.stack(confidence)).unsqueeze(1)
         return ab_t.to(self.device), conf_t.to(self.device)
@@ -276,7 +278,7 @@ class Colorizer:
         lightness_np = lightness[:, 0].float().numpy()
         out = np.empty((*lightness_np.shape, 3), np.uint8)
         lab = np.empty((*lightness_np.shape[1:], 3), np.float32)
-        scratch = np.empty_like(lab)
+        scratch = (np.empty_like(lab), np.empty_like(lab))
         for i, frame_lightness in enumerate(lightness_np):
             a_low, b_low = guided_coefficients_hwc(lightness_work_np[i], ab_work_hwc[i])
             guided_upsample_lab_hwc(a_low, b_low, frame_lightness, out=lab, scratch=scratch)

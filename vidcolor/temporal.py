@@ -32,14 +32,19 @@ def smooth_ab(
     All arrays at the working resolution; lightness ``(h, w)`` in L units.
     """
     warped_ab, confidence = flow.propagate(lightness, previous_lightness, previous_ab, preset="fast")
-    weight = (strength * confidence)[..., None]
+    # The weight as a full (h, w, 2) array: numpy broadcasting over a trailing axis of 2 runs a
+    # slow per-pixel inner loop (0.8 vs 0.35 ms per frame).
+    weight = strength * confidence
+    weight = cv2.merge([weight, weight])
     return weight * warped_ab + (1.0 - weight) * ab_predicted
 
 
 def thumbnail(lightness: np.ndarray) -> np.ndarray:
     """A small lightness histogram + layout signature used by the cut detector."""
-    small = cv2.resize(lightness.astype(np.float32), (16, 16), interpolation=cv2.INTER_AREA)
-    hist = np.histogram(lightness, bins=32, range=(0.0, 100.0))[0].astype(np.float32)
+    lightness = np.asarray(lightness, np.float32)
+    small = cv2.resize(lightness, (16, 16), interpolation=cv2.INTER_AREA)
+    # 32 bins over [0, 100] (100 itself in the last, as np.histogram, which is 2.5x slower).
+    hist = cv2.calcHist([np.minimum(lightness, np.float32(99.999))], [0], None, [32], [0.0, 100.0]).ravel()
     return np.concatenate([small.ravel() / 100.0, hist / max(1.0, hist.sum())])
 
 
