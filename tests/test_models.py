@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from vidcolor.models import PRESETS, PatchDiscriminator, ab_histogram, attend, build_model, load_model, save_checkpoint
+from vidcolor.models.network import topk_indices
 
 
 @pytest.fixture(scope="module")
@@ -49,6 +50,25 @@ def test_attention_chunking_is_exact():
     assert torch.allclose(hard.flatten(2), v[0][:, best].permute(1, 0, 2), atol=1e-4)
 
 
+@pytest.mark.parametrize("n", [1248, 97, 64, 9, 5])
+def test_grouped_topk_picks_the_same_set_as_topk(n):
+    # 1248: groups of 8 (the shipped model's 48 x 26 keys); 97 is prime (one column per group);
+    # 5 and 9: fewer than 8 columns per group or barely more than k.
+    torch.manual_seed(n)
+    sims = torch.randn(3, 50, n)
+    k = min(4, n)
+    expected = sims.topk(k, dim=-1).indices.sort(-1).values
+    assert torch.equal(topk_indices(sims, k).sort(-1).values, expected)
+
+
+def test_grouped_topk_finds_a_top_k_that_sits_in_one_group():
+    # The k largest in columns 3, 3 + G, 3 + 2G, ... (one interleaved group of the 64 / 8 = 8
+    # groups): keeping only each group's maximum before the final pick would miss all but one.
+    sims = torch.zeros(1, 1, 64)
+    sims[0, 0, 3::8] = torch.arange(1.0, 9.0)
+    assert sorted(topk_indices(sims, 4)[0, 0].tolist()) == [35, 43, 51, 59]
+
+
 def test_attention_with_a_reference_per_batch_item_matches_each_alone():
     torch.manual_seed(4)
     q = torch.nn.functional.normalize(torch.randn(2, 8, 5, 6), dim=1)
@@ -61,8 +81,8 @@ def test_attention_with_a_reference_per_batch_item_matches_each_alone():
 
 
 def test_attention_weights_stay_fp32_exact_under_reduced_precision():
-    # Selection may run in bf16, but at T = 0.02 a similarity rounded to bf16 (steps of up to
-    # 0.004) moves a softmax weight by up to 20%: the kept similarities must be fp32.
+    # At T = 0.02 a similarity rounded to bf16 (steps of up to 0.004) moves a softmax weight by
+    # up to 20%: selection and weights must use fp32 similarities under autocast.
     torch.manual_seed(3)
     n = 40
     q = torch.nn.functional.normalize(torch.randn(1, 16, 5, 6), dim=1).bfloat16()  # as the network gives it

@@ -112,3 +112,23 @@ def test_fine_tune_keeps_frozen_parts(training_data, tmp_path):
     changed = [name for (name, old), new in zip(before.state_dict().items(), after.state_dict().values())
                if not name.startswith("encoder.") and not torch.equal(old, new)]
     assert changed  # the rest did train
+
+
+def _coverage(target: np.ndarray, reference: np.ndarray) -> float:
+    """Share of target pixels whose position colour (R = x, G = y ramps) appears in the reference."""
+    occupied = np.zeros((32, 32), bool)
+    occupied[reference[..., 0] // 8, reference[..., 1] // 8] = True
+    return float(occupied[target[..., 0] // 8, target[..., 1] // 8].mean())
+
+
+def test_distant_pairs_show_the_reference_little_of_the_target():
+    ramp = np.arange(256, dtype=np.uint8)
+    position_colours = np.stack([*np.meshgrid(ramp, ramp), np.full((256, 256), 128, np.uint8)], -1)
+    coverage = {}
+    for kind, fraction in (("distant", 1.0), ("warp", 0.0)):
+        config = PairConfig(crop=64, unrelated_fraction=0.0, distant_fraction=fraction)
+        dataset = PairDataset([position_colours], [], config, seed=0, length=1)
+        pairs = [dataset._pair(np.random.default_rng(i)) for i in range(40)]
+        assert {kind_ for _, _, kind_ in pairs} == {kind}
+        coverage[kind] = np.mean([_coverage(target, reference) for target, reference, _ in pairs])
+    assert coverage["warp"] > 0.8 and coverage["distant"] < 0.45, coverage

@@ -4,6 +4,9 @@ No labels are needed. Three kinds of pair (see ../shared/design/model.md):
 - warp: the reference is the same photo under a strong geometric warp (crop, scale, flip,
   rotation, elastic), so colours must be found by matching, not by position;
 - motion: target and reference are frames t and t+k of one video shot (real motion, occlusion);
+- distant: the reference is another, barely overlapping window of the same photo or shot
+  frame - the same scene and light, but most of the target is not in it, as with a reference
+  taken seconds away in a film;
 - unrelated: the reference is another image; only its palette can help (histogram loss).
 The same random hue rotation is applied to the target's ground truth and the reference, so the
 network cannot win by memorising "grass is green": it has to take colours from the reference.
@@ -33,6 +36,7 @@ class PairConfig:
     crop: int = 128  # training crop side (multiple of 8)
     load_short_side: int = 192  # photos and frames are stored at this short side
     motion_fraction: float = 0.3  # of pairs, when video shots are available
+    distant_fraction: float = 0.0  # of pairs: a barely overlapping window of the same image
     unrelated_fraction: float = 0.25
     hue_rotation_prob: float = 0.8
     max_frame_gap: int = 24  # motion pairs: reference up to this many frames away
@@ -165,7 +169,8 @@ class PairDataset(Dataset):
             target = _view(target_img, rng, size, *_random_window(target_img, rng, 0.5), flip=rng.random() < 0.5)
             reference = _view(ref_img, rng, size, *_random_window(ref_img, rng, 0.5), flip=rng.random() < 0.5)
             return target, reference, "unrelated"
-        if self.shots and kind_roll < cfg.unrelated_fraction + cfg.motion_fraction:
+        motion = cfg.motion_fraction if self.shots else 0.0
+        if kind_roll < cfg.unrelated_fraction + motion:
             shot = self.shots[int(rng.integers(len(self.shots)))]
             t = int(rng.integers(len(shot)))
             gap = int(rng.integers(1, cfg.max_frame_gap + 1)) * (1 if rng.random() < 0.5 else -1)
@@ -177,6 +182,22 @@ class PairDataset(Dataset):
             reference = _view(shot[r], rng, size, jitter, side * rng.uniform(0.85, 1.2), flip=flip)
             return target, reference, "motion"
         image = self._random_image(rng)
+        if kind_roll < cfg.unrelated_fraction + motion + cfg.distant_fraction:
+            h, w = image.shape[:2]
+            side = rng.uniform(0.3, 0.5) * min(h, w)
+            centre = (rng.uniform(side / 2, w - side / 2), rng.uniform(side / 2, h - side / 2))
+            # 0.75-1.4 window sides away (less where the image ends): on average about a third
+            # of the target is in the reference (tests/test_training.py measures it).
+            angle = rng.uniform(0, 2 * np.pi)
+            distance = side * rng.uniform(0.75, 1.4)
+            ref_centre = (
+                float(np.clip(centre[0] + distance * np.cos(angle), side / 2, w - side / 2)),
+                float(np.clip(centre[1] + distance * np.sin(angle), side / 2, h - side / 2)),
+            )
+            flip = rng.random() < 0.5
+            target = _view(image, rng, size, centre, side, flip=flip)
+            reference = _view(image, rng, size, ref_centre, side * rng.uniform(0.8, 1.3), flip=flip)
+            return target, reference, "distant"
         centre, side = _random_window(image, rng, 0.4)
         target = _view(image, rng, size, centre, side, flip=rng.random() < 0.5)
         ref_centre = (centre[0] + rng.normal(0, side * 0.15), centre[1] + rng.normal(0, side * 0.15))

@@ -323,6 +323,8 @@ def train_command(argv: list[str]) -> int:
                         help="motion pairs: reference up to this many stored frames from the target")
     parser.add_argument("--motion-fraction", type=float, default=defaults.pairs.motion_fraction,
                         help="share of pairs taken from video shots (when videos are given)")
+    parser.add_argument("--distant-fraction", type=float, default=defaults.pairs.distant_fraction,
+                        help="share of pairs whose reference is a barely overlapping window of the same image")
     parser.add_argument("--workers", type=int, default=defaults.workers, help="data loader processes")
     parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument("--device", default=defaults.device)
@@ -336,7 +338,7 @@ def train_command(argv: list[str]) -> int:
         workers=args.workers, seed=args.seed, device=args.device,
         resume=args.resume, init_from=args.init_from, freeze=args.freeze,
         pairs=dataclasses.replace(defaults.pairs, max_frame_gap=args.max_frame_gap,
-                                  motion_fraction=args.motion_fraction),
+                                  motion_fraction=args.motion_fraction, distant_fraction=args.distant_fraction),
     )
     print(f"final checkpoint: {train(cfg)}")
     return 0
