@@ -1,6 +1,6 @@
 """Self-supervised training pairs: (target, reference) built from colour photos and video shots.
 
-No labels are needed. Three kinds of pair (see ../shared/design/model.md):
+No labels are needed. Four kinds of pair (all but "distant" from ../shared/design/model.md):
 - warp: the reference is the same photo under a strong geometric warp (crop, scale, flip,
   rotation, elastic), so colours must be found by matching, not by position;
 - motion: target and reference are frames t and t+k of one video shot (real motion, occlusion);
