@@ -52,8 +52,8 @@ def test_attention_chunking_is_exact():
 
 @pytest.mark.parametrize("n", [1248, 97, 64, 9, 5])
 def test_grouped_topk_picks_the_same_set_as_topk(n):
-    # 1248: groups of 8 (the shipped model's 48 x 26 keys); 97 is prime (one column per group);
-    # 5 and 9: fewer than 8 columns per group or barely more than k.
+    # 1248: groups of 8 (the shipped model's 48 x 26 keys); 64: 8 groups of 8; 97 (prime), 9
+    # and 5: no divisor fits, so one column per group.
     torch.manual_seed(n)
     sims = torch.randn(3, 50, n)
     k = min(4, n)
@@ -82,7 +82,7 @@ def test_attention_with_a_reference_per_batch_item_matches_each_alone():
 
 def test_attention_weights_stay_fp32_exact_under_reduced_precision():
     # At T = 0.02 a similarity rounded to bf16 (steps of up to 0.004) moves a softmax weight by
-    # up to 20%: selection and weights must use fp32 similarities under autocast.
+    # up to 20%: the weights and statistics must come from fp32 similarities under autocast.
     torch.manual_seed(3)
     n = 40
     q = torch.nn.functional.normalize(torch.randn(1, 16, 5, 6), dim=1).bfloat16()  # as the network gives it
