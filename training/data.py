@@ -128,9 +128,12 @@ def _view(
     return cv2.remap(rgb_uint8, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
 
 
-def _random_window(rgb_uint8: np.ndarray, rng: np.random.Generator, min_frac: float) -> tuple[tuple[float, float], float]:
+def _random_window(
+    rgb_uint8: np.ndarray, rng: np.random.Generator, min_frac: float, max_frac: float = 1.0
+) -> tuple[tuple[float, float], float]:
+    """A square window inside the image: side ``min_frac``-``max_frac`` of the short side, and its centre."""
     h, w = rgb_uint8.shape[:2]
-    side = rng.uniform(min_frac, 1.0) * min(h, w)
+    side = rng.uniform(min_frac, max_frac) * min(h, w)
     centre = (rng.uniform(side / 2, w - side / 2), rng.uniform(side / 2, h - side / 2))
     return centre, side
 
@@ -184,8 +187,7 @@ class PairDataset(Dataset):
         image = self._random_image(rng)
         if kind_roll < cfg.unrelated_fraction + motion + cfg.distant_fraction:
             h, w = image.shape[:2]
-            side = rng.uniform(0.3, 0.5) * min(h, w)
-            centre = (rng.uniform(side / 2, w - side / 2), rng.uniform(side / 2, h - side / 2))
+            centre, side = _random_window(image, rng, 0.3, 0.5)
             # 0.75-1.4 window sides away (less where the image ends): on average about a third
             # of the target is in the reference (tests/test_training.py measures it).
             angle = rng.uniform(0, 2 * np.pi)
