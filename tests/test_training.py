@@ -126,9 +126,32 @@ def test_distant_pairs_show_the_reference_little_of_the_target():
     position_colours = np.stack([*np.meshgrid(ramp, ramp), np.full((256, 256), 128, np.uint8)], -1)
     coverage = {}
     for kind, fraction in (("distant", 1.0), ("warp", 0.0)):
-        config = PairConfig(crop=64, unrelated_fraction=0.0, distant_fraction=fraction)
+        config = PairConfig(crop=64, unrelated_fraction=0.0, motion_fraction=0.0, distant_fraction=fraction)
         dataset = PairDataset([position_colours], [], config, seed=0, length=1)
         pairs = [dataset._pair(np.random.default_rng(i)) for i in range(40)]
         assert {kind_ for _, _, kind_ in pairs} == {kind}
         coverage[kind] = np.mean([_coverage(target, reference) for target, reference, _ in pairs])
     assert coverage["warp"] > 0.8 and coverage["distant"] < 0.45, coverage
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--distant-fraction", "0.6"], "pair shares must each be in [0, 1] and add up to at most 1"),
+    (["--motion-fraction", "-0.1"], "pair shares must each be in [0, 1]"),
+    (["--freeze", "decodr"], "--freeze: unknown part decodr; the generator's parts are encoder, "),
+    (["--init-from", "no-such.pt"], "no model named 'no-such.pt'"),
+])
+def test_bad_training_settings_are_one_line_errors_and_write_nothing(training_data, tmp_path, capsys, extra, message):
+    run = tmp_path / "run"
+    assert _train(training_data, run, "--steps", "1", *extra) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("vidcolor: error: ") and message in err and "\n" not in err
+    assert not run.exists()
+
+
+@pytest.mark.parametrize("data, message", [("missing", "training data not found"), ("empty", "no images or videos found")])
+def test_bad_training_data_is_a_one_line_error(tmp_path, capsys, data, message):
+    (tmp_path / "empty").mkdir()
+    assert main(["train", "--data", str(tmp_path / data), "--out", str(tmp_path / "run"), "--preset", "tiny"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("vidcolor: error: ") and message in err and "\n" not in err
+    assert not (tmp_path / "run").exists()

@@ -26,6 +26,7 @@ from torch.utils.data import Dataset
 
 from vidcolor import flow
 from vidcolor.color import normalize_ab, normalize_lightness
+from vidcolor.errors import VidcolorError
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 VIDEO_SUFFIXES = {".mp4", ".mkv", ".mov", ".avi", ".webm", ".m4v"}
@@ -42,6 +43,13 @@ class PairConfig:
     max_frame_gap: int = 24  # motion pairs: reference up to this many frames away
     video_frame_step: int = 2  # keep every n-th decoded frame of a training video
     flow_preset: str = "medium"
+
+    def __post_init__(self) -> None:
+        shares = {"unrelated": self.unrelated_fraction, "motion": self.motion_fraction, "distant": self.distant_fraction}
+        # Warp pairs take what is left, so the other shares must leave a non-negative rest.
+        if any(not 0.0 <= share <= 1.0 for share in shares.values()) or sum(shares.values()) > 1.0:
+            listed = " + ".join(f"{kind} {share:g}" for kind, share in shares.items())
+            raise VidcolorError(f"pair shares must each be in [0, 1] and add up to at most 1: {listed}")
 
 
 def _resize_short_side(rgb_uint8: np.ndarray, short_side: int) -> np.ndarray:
@@ -77,7 +85,7 @@ def load_sources(dirs: list[str | Path], config: PairConfig) -> tuple[list[np.nd
         elif entry.is_file():
             files.append(entry)
         else:
-            raise FileNotFoundError(f"training data not found: {entry}")
+            raise VidcolorError(f"training data not found: {entry}")
     photos, shots = [], []
     for path in files:
         suffix = path.suffix.lower()
@@ -95,7 +103,7 @@ def load_sources(dirs: list[str | Path], config: PairConfig) -> tuple[list[np.nd
             ]
             shots += _split_shots(frames)
     if not photos and not shots:
-        raise ValueError(f"no images or videos found under {', '.join(map(str, dirs))}")
+        raise VidcolorError(f"no images or videos found under {', '.join(map(str, dirs))}")
     return photos, shots
 
 

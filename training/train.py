@@ -21,7 +21,10 @@ import torch
 from torch.utils.data import DataLoader
 
 from vidcolor.color import denormalize_ab, lab_to_rgb_uint8
-from vidcolor.models import PatchDiscriminator, build_model, config_from_dict, load_model, save_checkpoint
+from vidcolor.errors import VidcolorError
+from vidcolor.models import (
+    ModelNotFoundError, PatchDiscriminator, build_model, config_from_dict, load_model, save_checkpoint,
+)
 
 from . import losses
 from .data import PairConfig, PairDataset, load_sources
@@ -105,17 +108,23 @@ def plot_losses(csv_path: Path, png_path: Path) -> None:
 def train(cfg: TrainConfig) -> Path:
     """Run training; returns the path of the final checkpoint."""
     out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
     device = torch.device("cuda" if cfg.device == "auto" and torch.cuda.is_available() else
                           "cpu" if cfg.device == "auto" else cfg.device)
     torch.manual_seed(cfg.seed)
 
     # ---- models and optimisers
-    generator = load_model(cfg.init_from).train() if cfg.init_from else build_model(cfg.preset)
+    try:  # an unknown preset or checkpoint is the user's input: one line, as Colorizer.from_pretrained says it
+        generator = load_model(cfg.init_from).train() if cfg.init_from else build_model(cfg.preset)
+    except (ModelNotFoundError, ValueError) as exc:
+        raise VidcolorError(str(exc)) from exc
     generator = generator.to(device)
     discriminator = PatchDiscriminator().to(device)
+    parts = dict(generator.named_children())
+    unknown = [name for name in cfg.freeze if name not in parts]
+    if unknown:
+        raise VidcolorError(f"--freeze: unknown part {', '.join(unknown)}; the generator's parts are {', '.join(parts)}")
     for name in cfg.freeze:
-        for p in getattr(generator, name).parameters():
+        for p in parts[name].parameters():
             p.requires_grad_(False)
     g_params = [p for p in generator.parameters() if p.requires_grad]
     opt_g = torch.optim.AdamW(g_params, lr=cfg.lr, betas=(0.5, 0.99), weight_decay=cfg.weight_decay)
@@ -128,7 +137,7 @@ def train(cfg: TrainConfig) -> Path:
     if cfg.resume and last.is_file():
         state = torch.load(last, map_location="cpu", weights_only=True)
         if config_from_dict(state["config"]) != generator.config:
-            raise ValueError(f"{last} was trained with another model config")
+            raise VidcolorError(f"{last} was trained with another model config (another --preset or --init-from)")
         generator.load_state_dict(state["state_dict"])
         discriminator.load_state_dict(state["discriminator"])
         opt_g.load_state_dict(state["opt_g"])
@@ -147,6 +156,7 @@ def train(cfg: TrainConfig) -> Path:
                         num_workers=cfg.workers, persistent_workers=cfg.workers > 0, drop_last=True,
                         multiprocessing_context="spawn" if cfg.workers > 0 else None)
 
+    out.mkdir(parents=True, exist_ok=True)  # only now: bad model or data settings leave no run folder
     log_path = out / "losses.csv"
     fields = ["step", "lr", "pixel", "hist", "tv", "chroma", "adv_g", "adv_d", "seconds"]
     if not (cfg.resume and log_path.is_file()):
