@@ -12,6 +12,7 @@ from pathlib import Path
 import torch
 
 from .network import (
+    HEDGE_EDGES,
     PRESETS,
     Generator,
     ModelConfig,
@@ -23,6 +24,7 @@ from .network import (
 )
 
 __all__ = [
+    "HEDGE_EDGES",
     "PRESETS",
     "Generator",
     "ModelConfig",
@@ -107,7 +109,10 @@ def load_model(name_or_path: str | Path | None = None, device: str | torch.devic
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
         model = Generator(config_from_dict(checkpoint["config"]))
-        model.load_state_dict(checkpoint["state_dict"])
+        state = checkpoint["state_dict"]
+        # Checkpoints from before the chroma hedge existed load without one (every scale 1).
+        state.setdefault("hedge_scales", torch.ones(len(HEDGE_EDGES) - 1))
+        model.load_state_dict(state)
     except (KeyError, RuntimeError, ValueError, TypeError) as exc:
         raise ValueError(f"{path} is not a vidcolor checkpoint: {exc}") from exc
     return model.to(device).eval()

@@ -16,6 +16,9 @@ Data flow for one target batch (the reference is encoded once and reused for eve
     MCN decoder:  H/8 -> H/4 -> H/2 -> H, fused features added at H/8, H/4, H/2,
                   ab heads at H/4, H/2 and H (deep supervision); the full-resolution head also
                   chooses per pixel between its own ab and the flow-propagated ab.
+    chroma hedge: ``chroma_scale`` maps a frame's mean flow confidence to a fitted factor for
+                  its output ab (applied by the caller, vidcolor.Colorizer; training sees the
+                  network's own output).
 """
 
 from __future__ import annotations
@@ -41,11 +44,23 @@ class ModelConfig:
     attention_chunk: int = 4096  # target positions (summed over the batch) per attention chunk
 
 
+# Bands of frame-mean flow confidence for the chroma hedge (see Generator.chroma_scale).
+HEDGE_EDGES = (0.0, 0.1, 0.2, 0.3, 0.45, 0.6, 1.0)
+
 PRESETS: dict[str, ModelConfig] = {
     "base": ModelConfig(),
     # For tests: the same graph in milliseconds on a CPU.
     "tiny": ModelConfig(widths=(4, 8, 8, 16), match_dim=8, ab_embed_dim=4, topk=4, ref_size=64),
 }
+
+
+def piecewise_linear(x: torch.Tensor, knots_x: torch.Tensor, knots_y: torch.Tensor) -> torch.Tensor:
+    """``np.interp`` for tensors: linear between knots (``knots_x`` increasing), flat beyond the ends."""
+    x = x.clamp(knots_x[0], knots_x[-1])
+    right = torch.searchsorted(knots_x, x, right=True).clamp(1, len(knots_x) - 1)
+    x0, x1 = knots_x[right - 1], knots_x[right]
+    y0, y1 = knots_y[right - 1], knots_y[right]
+    return y0 + (y1 - y0) * (x - x0) / (x1 - x0)
 
 
 def conv3x3(cin: int, cout: int, stride: int = 1, dilation: int = 1) -> nn.Sequential:
@@ -238,6 +253,9 @@ class Generator(nn.Module):
         self.head4 = nn.Conv2d(w2, 2, 1)
         self.head2 = nn.Conv2d(w1, 2, 1)
         self.head1 = nn.Sequential(nn.Conv2d(w0 + 3, w0, 1), nn.LeakyReLU(0.2, inplace=True), nn.Conv2d(w0, 3, 1))
+        # The chroma hedge: one ab scale per band of HEDGE_EDGES, fitted after training
+        # (vidcolor.training.calibrate); all ones (no hedge) until then.
+        self.register_buffer("hedge_scales", torch.ones(len(HEDGE_EDGES) - 1))
 
     def _match_features(self, feats: list[torch.Tensor]) -> torch.Tensor:
         _, s2, s3, s4 = feats
@@ -249,6 +267,18 @@ class Generator(nn.Module):
     def match_query(self, lightness: torch.Tensor) -> torch.Tensor:
         """Matching features ``(b, match_dim, h/4, w/4)`` of target lightness (for :func:`match_score`)."""
         return self._match_features(self.encoder(lightness))
+
+    def chroma_scale(self, flow_confidence: torch.Tensor) -> torch.Tensor:
+        """The hedge's factor ``(b, 1, 1, 1)`` for output ab, from flow confidence ``(b, 1, h, w)``.
+
+        Where the reference does not match a frame (low mean flow confidence) the network's
+        colours are often wrong, and a wrong colour costs more than a muted one; the factor is
+        interpolated between the fitted scales at the bands' centres.
+        """
+        edges = torch.tensor(HEDGE_EDGES, device=self.hedge_scales.device)
+        centres = (edges[:-1] + edges[1:]) / 2
+        mean_confidence = flow_confidence.float().mean(dim=(1, 2, 3))
+        return piecewise_linear(mean_confidence, centres, self.hedge_scales).view(-1, 1, 1, 1)
 
     def encode_reference(self, ref_lightness: torch.Tensor, ref_ab: torch.Tensor) -> ReferenceFeatures:
         """Encode a reference (normalised L ``(b, 1, h, w)`` and ab ``(b, 2, h, w)``) once."""

@@ -9,6 +9,7 @@ import pytest
 
 from media import frame_pts, make_clip, packets
 from vidcolor.cli import main
+from vidcolor.models import load_model, save_checkpoint
 
 
 @pytest.fixture(scope="session")
@@ -53,6 +54,21 @@ def test_photo(tmp_path, tiny_checkpoint, reference):
     cv2.imwrite(str(photo), np.random.default_rng(0).integers(0, 256, (37, 53), dtype=np.uint8))
     assert run([photo, "-r", reference, "-o", tmp_path / "new.jpg"], tiny_checkpoint) == 0
     assert cv2.imread(str(tmp_path / "new.jpg")).shape == (37, 53, 3)
+
+
+def test_full_colour_turns_the_hedge_off(tmp_path, tiny_checkpoint, reference):
+    model = load_model(tiny_checkpoint)
+    model.hedge_scales.zero_()  # a hedge that mutes everything
+    muted = tmp_path / "muted.pt"
+    save_checkpoint(muted, model)
+    photo = tmp_path / "old.png"
+    cv2.imwrite(str(photo), np.random.default_rng(0).integers(0, 256, (37, 53), dtype=np.uint8))
+    chroma = {}
+    for name, extra in (("hedged", []), ("full", ["--full-colour"])):
+        out = tmp_path / f"{name}.png"
+        assert run([photo, "-r", reference, "-o", out, *extra], muted) == 0
+        chroma[name] = np.abs(np.diff(cv2.imread(str(out)).astype(int), axis=-1)).mean()
+    assert chroma["hedged"] < 1.0 < chroma["full"], chroma
 
 
 def error_cases(tmp_path, reference):

@@ -47,6 +47,20 @@ def test_accepts_numpy_torch_gray_colour_and_single_frames(colorizer):
     assert colorizer.colorize_photo(colour).shape == (24, 32, 3)
 
 
+def test_the_hedge_scales_the_network_colour_unless_turned_off():
+    torch.manual_seed(0)
+    model = build_model("tiny")
+    hedged, full = Colorizer(model, device="cpu", work_size=32), Colorizer(model, device="cpu", work_size=32, hedge=False)
+    for colorizer in (hedged, full):
+        colorizer.set_reference(colour_image(40, 56, seed=1))
+    lightness_work = torch.rand(2, 1, 32, 40) * 100
+    full_ab = full.predict_ab(lightness_work)
+    assert full_ab.abs().mean() > 0.1
+    model.hedge_scales.fill_(0.5)
+    torch.testing.assert_close(hedged.predict_ab(lightness_work), 0.5 * full_ab)
+    torch.testing.assert_close(full.predict_ab(lightness_work), full_ab)
+
+
 def test_gray_batch_conversion_and_bad_shapes():
     assert to_gray_batch(np.full((2, 3), 255, np.uint8)).tolist() == [[[1.0, 1.0, 1.0], [1.0, 1.0, 1.0]]]
     with pytest.raises(ValueError):

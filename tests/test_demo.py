@@ -96,6 +96,23 @@ def test_clip_endpoint_keeps_every_frame_and_the_sound(client, inputs):
     assert colourfulness(frames[12]) > 2
 
 
+def test_full_colour_setting_turns_the_hedge_off(inputs):
+    import gradio as gr
+
+    model = build_model("tiny")
+    model.hedge_scales.zero_()  # a hedge that mutes everything
+    app = DemoApp(Colorizer(model, device="cpu", work_size=64), max_seconds=MAX_SECONDS, work_size=64)
+    # The handlers take files from Gradio's upload folder only, as an upload would leave them.
+    upload_folder = Path(gr.utils.get_upload_folder())
+    upload_folder.mkdir(parents=True, exist_ok=True)
+    uploads = Path(tempfile.mkdtemp(dir=upload_folder))
+    photo, reference = (shutil.copy(inputs[name], uploads) for name in ("photo", "reference"))
+    results = {full: read_image(app.colorize_photo({"path": photo}, {"path": reference}, 64, full))
+               for full in (False, True)}
+    assert colourfulness(results[False]) < 0.5 and colourfulness(results[True]) > 2
+    shutil.rmtree(uploads)
+
+
 @pytest.mark.parametrize("endpoint,upload,expected", [
     ("photo", "text", "notes.txt: not a readable image"),
     ("clip", "text", "notes.txt: not a media file"),
@@ -123,7 +140,7 @@ def test_a_file_not_uploaded_is_refused(server, inputs):
     # The handlers read files themselves, so they must not open server files an API caller names.
     call = f"{server}gradio_api/call/colorize_photo"
     name = {"path": str(inputs["photo"])}
-    event = httpx.post(call, json={"data": [name, name, 64]}).json()["event_id"]
+    event = httpx.post(call, json={"data": [name, name, 64, False]}).json()["event_id"]
     answer = httpx.get(f"{call}/{event}", timeout=30).text
     assert "Only files uploaded to the demo can be coloured." in answer
     assert "photo_color" not in answer
@@ -134,9 +151,10 @@ def test_vidcolor_demo_hands_its_options_to_the_app(monkeypatch):
 
     calls = []
     monkeypatch.setattr(vidcolor.demo, "launch", lambda *args, **kwargs: calls.append((args, kwargs)))
-    assert main(["demo", "--port", "7999", "--share", "--model", "m.pt", "--max-seconds", "30", "--temporal", "off"]) == 0
+    assert main(["demo", "--port", "7999", "--share", "--model", "m.pt", "--max-seconds", "30", "--temporal", "off",
+                 "--full-colour"]) == 0
     assert calls == [(("m.pt",), dict(device="auto", port=7999, share=True, max_seconds=30.0, work_size=256,
-                                       smooth=False, batch_size=8))]
+                                       smooth=False, batch_size=8, hedge=False))]
 
 
 def test_the_page_in_a_real_browser(server, inputs, tmp_path):

@@ -37,3 +37,4 @@ def test_evaluate_writes_every_method_and_metric(tmp_path, tiny_checkpoint):
     # The gray baseline has no colour at all; flow reproduces a nearby reference closely.
     assert clip["gray"]["colourfulness_ratio"] < 0.05
     assert clip["flow"]["ciede2000"] < clip["gray"]["ciede2000"]
+    assert result["full_colour"] is False  # the model as the CLI runs it: with its chroma hedge

@@ -1,10 +1,11 @@
 import dataclasses
 
+import numpy as np
 import pytest
 import torch
 
 from vidcolor.models import PRESETS, PatchDiscriminator, ab_histogram, attend, build_model, load_model, save_checkpoint
-from vidcolor.models.network import topk_indices
+from vidcolor.models.network import piecewise_linear, topk_indices
 
 
 @pytest.fixture(scope="module")
@@ -128,3 +129,32 @@ def test_unknown_names_list_the_valid_ones():
         build_model("huge")
     with pytest.raises(FileNotFoundError, match="shipped models: base"):
         load_model("no-such-model")
+
+
+def test_piecewise_linear_is_np_interp():
+    knots_x, knots_y = torch.tensor([0.1, 0.3, 0.7]), torch.tensor([0.2, 0.5, 1.0])
+    x = torch.linspace(-0.5, 1.5, 41)
+    expected = np.interp(x.numpy(), knots_x.numpy(), knots_y.numpy())
+    torch.testing.assert_close(piecewise_linear(x, knots_x, knots_y), torch.from_numpy(expected).float())
+
+
+def test_chroma_hedge_scales_each_frame_by_its_mean_flow_confidence(tmp_path):
+    model = build_model("tiny")
+    # Frame means 0.02 and 0.9 lie beyond the first and last band centres; 0.25 and 0.2 on and between knots.
+    confidence = torch.tensor([0.02, 0.9, 0.25, 0.2]).view(4, 1, 1, 1).expand(4, 1, 8, 8).clone()
+    confidence[2, 0, :4] = 0.0  # a half-black frame: only the mean counts
+    confidence[2, 0, 4:] = 0.5
+    assert torch.equal(model.chroma_scale(confidence), torch.ones(4, 1, 1, 1))  # not fitted yet: no hedge
+
+    model.hedge_scales.copy_(torch.tensor([0.2, 0.4, 0.6, 0.8, 0.9, 1.0]))
+    torch.testing.assert_close(model.chroma_scale(confidence).flatten(), torch.tensor([0.2, 1.0, 0.6, 0.5]))
+    path = tmp_path / "hedged.pt"
+    save_checkpoint(path, model)
+    assert torch.equal(load_model(path).hedge_scales, model.hedge_scales)
+
+
+def test_checkpoints_from_before_the_hedge_load_without_one(tmp_path, tiny):
+    path = tmp_path / "old.pt"
+    state = {name: value for name, value in tiny.state_dict().items() if name != "hedge_scales"}
+    torch.save({"config": dataclasses.asdict(PRESETS["tiny"]), "state_dict": state}, path)
+    assert torch.equal(load_model(path).hedge_scales, torch.ones(6))

@@ -11,8 +11,9 @@ import torch
 from media import make_clip
 
 from vidcolor.cli import main
-from vidcolor.models import PRESETS, ab_histogram, load_model
+from vidcolor.models import PRESETS, ab_histogram, build_model, load_model
 from vidcolor.training import losses
+from vidcolor.training.calibrate import SCALES, choose_scales, hedge_errors
 from vidcolor.training.data import PairConfig, PairDataset, load_sources
 
 
@@ -77,7 +78,7 @@ def test_pairs_are_deterministic_and_shaped(training_data):
 
 def _train(training_data, out, *extra):
     return main(["train", "--data", str(training_data), "--out", str(out), "--preset", "tiny",
-                 "--batch-size", "2", "--workers", "0", *extra])
+                 "--batch-size", "2", "--workers", "0", "--calibration-pairs", "6", *extra])
 
 
 def test_train_writes_a_loadable_run_and_resumes(training_data, tmp_path, capsys):
@@ -139,6 +140,7 @@ def test_distant_pairs_show_the_reference_little_of_the_target():
     (["--motion-fraction", "-0.1"], "pair shares must each be in [0, 1]"),
     (["--freeze", "decodr"], "--freeze: unknown part decodr; the generator's parts are encoder, "),
     (["--init-from", "no-such.pt"], "no model named 'no-such.pt'"),
+    (["--calibration-pairs", "-1"], "--steps and --calibration-pairs must be 0 or more"),
 ])
 def test_bad_training_settings_are_one_line_errors_and_write_nothing(training_data, tmp_path, capsys, extra, message):
     run = tmp_path / "run"
@@ -155,3 +157,45 @@ def test_bad_training_data_is_a_one_line_error(tmp_path, capsys, data, message):
     err = capsys.readouterr().err.strip()
     assert err.startswith("vidcolor: error: ") and message in err and "\n" not in err
     assert not (tmp_path / "run").exists()
+
+
+def test_choose_scales_mutes_only_bands_where_it_clearly_pays():
+    # Band errors are parabolas with their least at these scales; band 2 saw no pair.
+    least = torch.tensor([0.2, 0.5, 0.0, 0.9, 0.6, 1.0])
+    errors = 10 + 10 * (SCALES[None] - least[:, None]) ** 2
+    counts = torch.tensor([5.0, 5.0, 0.0, 5.0, 5.0, 5.0])
+    errors[2] = 0.0
+    # Full colour costs 64%, 25%, 1%, 16% and 0% more error than the least in bands 0, 1, 3, 4, 5.
+    # Band 3 keeps full colour, the empty band 2 takes band 3's scale, and band 4 is raised to
+    # keep at least as much colour as the bands below it.
+    torch.testing.assert_close(choose_scales(errors, counts, min_gain=0.05), torch.tensor([0.2, 0.5, 1.0, 1.0, 1.0, 1.0]))
+    torch.testing.assert_close(choose_scales(errors, counts, min_gain=0.3), torch.tensor([0.2, 1.0, 1.0, 1.0, 1.0, 1.0]))
+
+
+def test_hedge_errors_count_every_pair_once_and_measure_lab_error(training_data):
+    config = PairConfig(crop=64, load_short_side=96)
+    photos, shots = load_sources([str(training_data)], config)
+    pairs = PairDataset(photos, shots, config, seed=0, length=6)
+    torch.manual_seed(0)
+    errors, counts = hedge_errors(build_model("tiny"), pairs, torch.device("cpu"), batch_size=4)
+    assert errors.shape == (6, len(SCALES)) and counts.sum() == 6
+    assert (errors[counts == 0] == 0).all() and torch.isfinite(errors).all()
+    # At scale 0 the output is gray: the error is the truth's own mean chroma, in Lab units.
+    chroma = sum(float(pairs[i]["ab"].norm(dim=0).mean()) * 110 for i in range(6))
+    assert float(errors[:, 0].sum()) == pytest.approx(chroma, rel=1e-4)
+
+
+def test_steps_zero_refits_only_the_hedge(training_data, tmp_path, capsys):
+    base, refit = tmp_path / "base", tmp_path / "refit"
+    assert _train(training_data, base, "--steps", "1", "--calibration-pairs", "0") == 0
+    capsys.readouterr()
+    assert _train(training_data, refit, "--steps", "0", "--init-from", str(base / "generator.pt")) == 0
+    assert "chroma hedge (frame-mean flow confidence band: ab scale): 0-0.1: " in capsys.readouterr().out
+
+    before, after = load_model(base / "generator.pt"), load_model(refit / "generator.pt")
+    assert torch.equal(before.hedge_scales, torch.ones(6))
+    for (name, old), new in zip(before.state_dict().items(), after.state_dict().values()):
+        if name != "hedge_scales":
+            assert torch.equal(old, new), f"{name} changed without a training step"
+    scales = after.hedge_scales
+    assert ((scales >= 0) & (scales <= 1)).all() and (scales[1:] >= scales[:-1]).all()

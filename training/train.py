@@ -3,7 +3,9 @@
     vidcolor train --data ../shared/data/train ../shared/data/clips/bbb_480p_30s.mp4 --out runs/base
 
 Stage 1 (steps < adv_start): pixel + histogram + TV losses. Stage 2: a spectral-normalised
-PatchGAN joins with a low weight. Every checkpoint holds the resolved configs, so a run can be
+PatchGAN joins with a low weight. After the last step the chroma hedge (how much colour to keep
+where the reference fits badly) is fitted on fresh pairs, see calibrate.py; ``--steps 0
+--init-from CKPT`` re-fits only that. Every checkpoint holds the resolved configs, so a run can be
 resumed (``--resume``) and a generator can be loaded on its own by ``vidcolor.models.load_model``.
 """
 
@@ -23,10 +25,11 @@ from torch.utils.data import DataLoader
 from vidcolor.color import denormalize_ab, lab_to_rgb_uint8
 from vidcolor.errors import VidcolorError
 from vidcolor.models import (
-    ModelNotFoundError, PatchDiscriminator, build_model, config_from_dict, load_model, save_checkpoint,
+    HEDGE_EDGES, ModelNotFoundError, PatchDiscriminator, build_model, config_from_dict, load_model, save_checkpoint,
 )
 
 from . import losses
+from .calibrate import choose_scales, hedge_errors
 from .data import PairConfig, PairDataset, load_sources
 
 
@@ -57,6 +60,7 @@ class TrainConfig:
     init_from: str | None = None  # fine-tune: start from this checkpoint's generator
     freeze: list[str] = field(default_factory=list)  # generator submodules to keep fixed, e.g. encoder
     pairs: PairConfig = field(default_factory=PairConfig)
+    calibration_pairs: int = 768  # fresh pairs the chroma hedge is fitted on after training (0: keep it)
 
 
 def lr_at(step: int, cfg: TrainConfig) -> float:
@@ -107,6 +111,8 @@ def plot_losses(csv_path: Path, png_path: Path) -> None:
 
 def train(cfg: TrainConfig) -> Path:
     """Run training; returns the path of the final checkpoint."""
+    if cfg.steps < 0 or cfg.calibration_pairs < 0:
+        raise VidcolorError("--steps and --calibration-pairs must be 0 or more")
     out = Path(cfg.out)
     device = torch.device("cuda" if cfg.device == "auto" and torch.cuda.is_available() else
                           "cpu" if cfg.device == "auto" else cfg.device)
@@ -219,6 +225,14 @@ def train(cfg: TrainConfig) -> Path:
                 last, generator, discriminator=discriminator.state_dict(), opt_g=opt_g.state_dict(),
                 opt_d=opt_d.state_dict(), step=done, train_config=_plain(cfg),
             )
+    if cfg.calibration_pairs:
+        # Fitted on the finished weights, on pairs of another seed than the run's.
+        held_out = PairDataset(photos, shots, cfg.pairs, cfg.seed + 1, length=cfg.calibration_pairs)
+        errors, counts = hedge_errors(generator, held_out, device, cfg.batch_size)
+        generator.hedge_scales.copy_(choose_scales(errors, counts))
+        print("chroma hedge (frame-mean flow confidence band: ab scale): " + ", ".join(
+            f"{lo:g}-{hi:g}: {scale:.2f}"
+            for lo, hi, scale in zip(HEDGE_EDGES, HEDGE_EDGES[1:], generator.hedge_scales.tolist())))
     final = out / "generator.pt"
     save_checkpoint(final, generator, train_config=_plain(cfg))
     return final

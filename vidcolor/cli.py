@@ -52,6 +52,8 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
                         help="frames per batch (default 8; fewer for frames above 720p)")
     parser.add_argument("--work-size", type=int, default=256, help="short side at which chroma is predicted (default 256)")
     parser.add_argument("--temporal", choices=["flow", "off"], default="flow", help="flow-guided chroma smoothing (default flow)")
+    parser.add_argument("--full-colour", action="store_true",
+                        help="keep the network's full colour where the reference matches badly (default: mute it there)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -197,7 +199,8 @@ def colorize_command(args: argparse.Namespace) -> int:
         raise VidcolorError("--report applies to videos, not photos")
     started = time.perf_counter()
     colorizer = Colorizer.from_pretrained(
-        args.model, device=args.device, work_size=args.work_size, precision=args.precision, compile=args.compile
+        args.model, device=args.device, work_size=args.work_size, precision=args.precision, compile=args.compile,
+        hedge=not args.full_colour,
     )
     colorizer.set_references(references)
     if is_photo:
@@ -283,7 +286,7 @@ def example_command(argv: list[str]) -> int:
     _add_run_options(parser)
     args = parser.parse_args(argv)
     paths = run_example(Path(args.out), model=args.model, device=args.device, batch_size=args.batch_size,
-                        work_size=args.work_size, smooth=args.temporal == "flow")
+                        work_size=args.work_size, smooth=args.temporal == "flow", hedge=not args.full_colour)
     for name, path in paths.items():
         print(f"{name:10s} {path}")
     return 0
@@ -299,7 +302,8 @@ def demo_command(argv: list[str]) -> int:
     from .demo import launch  # after parsing: --help works without the demo extra
 
     launch(args.model, device=args.device, port=args.port, share=args.share, max_seconds=args.max_seconds,
-           work_size=args.work_size, smooth=args.temporal == "flow", batch_size=args.batch_size)
+           work_size=args.work_size, smooth=args.temporal == "flow", batch_size=args.batch_size,
+           hedge=not args.full_colour)
     return 0
 
 
@@ -325,6 +329,9 @@ def train_command(argv: list[str]) -> int:
                         help="share of pairs taken from video shots (when videos are given)")
     parser.add_argument("--distant-fraction", type=float, default=defaults.pairs.distant_fraction,
                         help="share of pairs whose reference is a barely overlapping window of the same image")
+    parser.add_argument("--calibration-pairs", type=int, default=defaults.calibration_pairs,
+                        help="fresh pairs the chroma hedge is fitted on after training (0: keep the model's); "
+                        "--steps 0 --init-from CKPT only re-fits it")
     parser.add_argument("--workers", type=int, default=defaults.workers, help="data loader processes")
     parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument("--device", default=defaults.device)
@@ -335,7 +342,7 @@ def train_command(argv: list[str]) -> int:
     cfg = TrainConfig(
         data=args.data, out=args.out, preset=args.preset, steps=args.steps, batch_size=args.batch_size,
         lr=args.lr, adv_start=args.adv_start, w_hist=args.w_hist, w_chroma=args.w_chroma, w_adv=args.w_adv,
-        workers=args.workers, seed=args.seed, device=args.device,
+        calibration_pairs=args.calibration_pairs, workers=args.workers, seed=args.seed, device=args.device,
         resume=args.resume, init_from=args.init_from, freeze=args.freeze,
         pairs=dataclasses.replace(defaults.pairs, max_frame_gap=args.max_frame_gap,
                                   motion_fraction=args.motion_fraction, distant_fraction=args.distant_fraction),

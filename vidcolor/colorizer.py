@@ -113,13 +113,16 @@ class Colorizer:
         precision: str = "auto",
         compile: bool = False,
         network_batch: int | None = None,
+        hedge: bool = True,
     ):
         """``precision``: "fp32", "fp16" or "bf16" autocast for the network; "auto" is fp16 on
         CUDA, bf16 on a CPU with AMX and fp32 on other CPUs (where half precision is slower).
         The k kept attention similarities stay fp32 whatever the precision. ``compile`` wraps the
         network in ``torch.compile`` (opt-in: the first batches are slow while it compiles).
         ``network_batch``: at most this many frames per network call (default: one at a time
-        on a CPU, the whole batch on a GPU).
+        on a CPU, the whole batch on a GPU). ``hedge``: scale each frame's colour by the model's
+        fitted chroma hedge, which mutes it where the reference matches the frame badly (False:
+        the network's full colour everywhere).
         """
         if precision not in PRECISIONS:
             raise VidcolorError(f"unknown precision {precision!r}; choose from {', '.join(PRECISIONS)}")
@@ -135,6 +138,7 @@ class Colorizer:
         # ran the network at 96 ms/frame with a 1.07 GB peak one frame per call, 154 ms and
         # 1.51 GB eight per call.
         self.network_batch = network_batch or (1 if self.device.type == "cpu" else None)
+        self.hedge = hedge
         self.references: list[Reference] = []
         self.active = 0  # index of the reference used for the frames that follow
 
@@ -144,7 +148,7 @@ class Colorizer:
     ) -> "Colorizer":
         """Load shipped weights by name (default: the shipped default model) or a checkpoint path.
 
-        ``options`` are the constructor's (``work_size``, ``precision``, ``compile``).
+        ``options`` are the constructor's (``work_size``, ``precision``, ``compile``, ``hedge``).
         """
         try:
             model = load_model(name_or_path)
@@ -240,10 +244,11 @@ class Colorizer:
         with torch.inference_mode(), torch.autocast(self.device.type, dtype=dtype, enabled=dtype is not None):
             for start in range(0, lightness_work.shape[0], chunk):
                 frames = slice(start, start + chunk)
-                parts.append(self.network(
+                ab = self.network(
                     normalize_lightness(lightness_work[frames]), reference.features,
                     normalize_ab(flow_ab[frames]), confidence[frames],
-                )[-1].float())
+                )[-1].float()
+                parts.append(ab * self.model.chroma_scale(confidence[frames]) if self.hedge else ab)
         return denormalize_ab(torch.cat(parts))
 
     def flow_candidate(self, lightness_work: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -5,10 +5,12 @@
 
 Each tab is also an API endpoint (``gradio_client``):
 
-* ``colorize_photo`` (photo, reference[, work_size]) -> the coloured photo (PNG). The page also
-  shows it against the gray input on a before/after slider.
-* ``colorize_clip`` (clip, reference[, second_reference, work_size, smoothing]) -> the coloured
-  clip (MP4) with the original sound.
+* ``colorize_photo`` (photo, reference[, work_size, full_colour]) -> the coloured photo (PNG).
+  The page also shows it against the gray input on a before/after slider.
+* ``colorize_clip`` (clip, reference[, second_reference, work_size, smoothing, full_colour]) ->
+  the coloured clip (MP4) with the original sound.
+
+``full_colour`` turns the model's chroma hedge off (it mutes what the reference does not show).
 
 Both run the library's own code, :class:`~vidcolor.Colorizer` and
 :func:`~vidcolor.pipeline.colorize_video`, exactly as the command line does. One model is loaded
@@ -225,7 +227,7 @@ class DemoApp:
                     shutil.rmtree(old, ignore_errors=True)
         return Path(tempfile.mkdtemp(dir=self.folder / "jobs"))
 
-    def colorize_photo(self, photo: dict | None, reference: dict | None, work_size) -> str:
+    def colorize_photo(self, photo: dict | None, reference: dict | None, work_size, full_colour=False) -> str:
         """Photo tab and ``colorize_photo`` endpoint: the coloured photo, as a PNG path."""
         photo_upload = _upload(photo, "Upload the black-and-white photo to colour.")
         reference_upload = _upload(reference, "Upload a colour reference image.")
@@ -235,6 +237,7 @@ class DemoApp:
             reference_image = read_image(reference_upload.path)
             with self._lock, warnings_shown_in_page(reference_upload):
                 self.colorizer.work_size = size
+                self.colorizer.hedge = not full_colour
                 self.colorizer.set_reference(reference_image)
                 colour = self.colorizer.colorize_photo(image)
             output = self._job_folder() / f"{Path(photo_upload.name).stem}_color.png"
@@ -251,7 +254,7 @@ class DemoApp:
         return str(before), str(result_upload.path)
 
     def colorize_clip(self, clip: dict | None, reference: dict | None, second_reference: dict | None,
-                      work_size, smooth, progress=gr.Progress()) -> str:
+                      work_size, smooth, full_colour=False, progress=gr.Progress()) -> str:
         """Clip tab and ``colorize_clip`` endpoint: the coloured clip with its sound, as an MP4 path.
 
         With two references, each shot is coloured from the one that matches it best.
@@ -277,6 +280,7 @@ class DemoApp:
             progress((0, total), desc="Colouring frames", unit="frames")
             with self._lock, warnings_shown_in_page(clip_upload, *references):
                 self.colorizer.work_size = size
+                self.colorizer.hedge = not full_colour
                 self.colorizer.set_references(reference_images)
                 # MP4 whatever came in, so that every browser can play the result.
                 output = self._job_folder() / f"{Path(clip_upload.name).stem}_color.mp4"
@@ -330,16 +334,19 @@ class DemoApp:
                                           info="Short side at which colour is predicted: larger is finer and slower")
                     smooth = gr.Checkbox(value=self.smooth, label="Temporal smoothing (clips)",
                                          info="Carry colours along the motion so that they do not flicker")
+                    full_colour = gr.Checkbox(value=not self.colorizer.hedge, label="Full colour",
+                                              info="Keep full colour where the reference does not show the scene "
+                                              "(by default it is muted there rather than guessed)")
             gr.Markdown(OUTRO)
 
             # preprocess=False: the handlers read the uploads with the library's readers, so a bad
             # file gets the library's message rather than a generic error from Gradio's decoders.
             photo_button.click(
-                self.colorize_photo, [photo, photo_reference, work_size], photo_download, api_name="colorize_photo",
+                self.colorize_photo, [photo, photo_reference, work_size, full_colour], photo_download, api_name="colorize_photo",
                 concurrency_id="model", preprocess=False, show_progress_on=slider,
             ).success(self.before_after, [photo, photo_download], slider, api_visibility="private", preprocess=False)
             clip_button.click(
-                self.colorize_clip, [clip, clip_reference, clip_reference_2, work_size, smooth], clip_output,
+                self.colorize_clip, [clip, clip_reference, clip_reference_2, work_size, smooth, full_colour], clip_output,
                 api_name="colorize_clip", concurrency_id="model", preprocess=False,
             )
         # Both tabs' jobs share the "model" slot: one job at a time, the others wait in line.
@@ -348,16 +355,17 @@ class DemoApp:
 
 
 def launch(model: str | Path | None = None, *, device: str = "auto", port: int | None = None, share: bool = False,
-           max_seconds: float = 60.0, work_size: int = 256, smooth: bool = True, batch_size: int = 8) -> None:
+           max_seconds: float = 60.0, work_size: int = 256, smooth: bool = True, batch_size: int = 8,
+           hedge: bool = True) -> None:
     """Load the model and serve the demo until interrupted (what ``vidcolor demo`` runs).
 
     ``port`` None takes the first free one from 7860; ``share`` also serves it on a temporary
-    public gradio.live address.
+    public gradio.live address. ``hedge`` False keeps full colour where the reference matches badly.
     """
     low, high = WORK_SIZE_RANGE
     if not low <= work_size <= high:
         raise VidcolorError(f"--work-size must be from {low} to {high} for the demo")
-    colorizer = Colorizer.from_pretrained(model, device=device, work_size=work_size)
+    colorizer = Colorizer.from_pretrained(model, device=device, work_size=work_size, hedge=hedge)
     app = DemoApp(colorizer, max_seconds=max_seconds, work_size=work_size, smooth=smooth, batch_size=batch_size)
     try:
         app.blocks().launch(server_port=port, share=share)

@@ -129,10 +129,11 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--temporal", choices=["flow", "off"], default="flow", help="the model's chroma smoothing")
+    parser.add_argument("--full-colour", action="store_true", help="the model without its chroma hedge")
     parser.add_argument("--json", default="evaluation.json", help="where to write the results (default evaluation.json)")
     args = parser.parse_args(argv)
 
-    colorizer = Colorizer.from_pretrained(args.checkpoint, device=args.device)
+    colorizer = Colorizer.from_pretrained(args.checkpoint, device=args.device, hedge=not args.full_colour)
     results = []
     for source in map(Path, args.sources):
         if not source.exists():
@@ -143,7 +144,7 @@ def main(argv: list[str]) -> int:
     mean = summarise(results)
     print(format_table(results, mean))
     payload = {"checkpoint": args.checkpoint or "default", "ref_offset": args.ref_offset, "frames": args.frames,
-               "temporal": args.temporal,
+               "temporal": args.temporal, "full_colour": args.full_colour,
                "clips": results, "mean": mean}
     Path(args.json).write_text(json.dumps(payload, indent=2, default=lambda x: None if math.isnan(x) else x))
     print(f"wrote {args.json}")

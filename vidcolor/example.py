@@ -56,7 +56,9 @@ def write_example_input(clip_path: Path, reference_path: Path, seconds: int = SE
     return colour_clip
 
 
-def run_example(out_dir: Path, model=None, device="auto", batch_size=8, work_size=256, smooth=True) -> dict[str, Path]:
+def run_example(
+    out_dir: Path, model=None, device="auto", batch_size=8, work_size=256, smooth=True, hedge=True
+) -> dict[str, Path]:
     """Write the example's input, reference, output and preview under ``out_dir``; return their paths."""
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {name: out_dir / f"{name}{suffix}" for name, suffix in
@@ -64,7 +66,7 @@ def run_example(out_dir: Path, model=None, device="auto", batch_size=8, work_siz
     colour_clip = write_example_input(paths["input"], paths["reference"])
     reference = colour_clip[len(colour_clip) // 2]
 
-    colorizer = Colorizer.from_pretrained(model, device=device, work_size=work_size)
+    colorizer = Colorizer.from_pretrained(model, device=device, work_size=work_size, hedge=hedge)
     colorizer.set_reference(reference)
     paths["output"].unlink(missing_ok=True)
     colorize_video(paths["input"], paths["output"], colorizer, batch_size=batch_size, smooth=smooth)
