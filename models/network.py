@@ -256,6 +256,10 @@ class Generator(nn.Module):
         # The chroma hedge: one ab scale per band of HEDGE_EDGES, fitted after training
         # (vidcolor.training.calibrate); all ones (no hedge) until then.
         self.register_buffer("hedge_scales", torch.ones(len(HEDGE_EDGES) - 1))
+        # Where those scales sit: the bands' centres (derived from HEDGE_EDGES, so not saved; a
+        # buffer so that it is on the model's device without a copy per call).
+        edges = torch.tensor(HEDGE_EDGES)
+        self.register_buffer("hedge_centres", (edges[:-1] + edges[1:]) / 2, persistent=False)
 
     def _match_features(self, feats: list[torch.Tensor]) -> torch.Tensor:
         _, s2, s3, s4 = feats
@@ -275,10 +279,8 @@ class Generator(nn.Module):
         colours are often wrong, and a wrong colour costs more than a muted one; the factor is
         interpolated between the fitted scales at the bands' centres.
         """
-        edges = torch.tensor(HEDGE_EDGES, device=self.hedge_scales.device)
-        centres = (edges[:-1] + edges[1:]) / 2
         mean_confidence = flow_confidence.float().mean(dim=(1, 2, 3))
-        return piecewise_linear(mean_confidence, centres, self.hedge_scales).view(-1, 1, 1, 1)
+        return piecewise_linear(mean_confidence, self.hedge_centres, self.hedge_scales).view(-1, 1, 1, 1)
 
     def encode_reference(self, ref_lightness: torch.Tensor, ref_ab: torch.Tensor) -> ReferenceFeatures:
         """Encode a reference (normalised L ``(b, 1, h, w)`` and ab ``(b, 2, h, w)``) once."""
