@@ -24,6 +24,7 @@ from vidcolor import Colorizer  # noqa: E402
 from vidcolor.cli import main  # noqa: E402
 from vidcolor.demo import DemoApp  # noqa: E402
 from vidcolor.images import read_image, write_image  # noqa: E402
+from vidcolor.metrics import colourfulness  # noqa: E402
 from vidcolor.models import build_model, save_checkpoint  # noqa: E402
 
 # Gradio's queue uses pandas options that pandas 3 deprecates: not ours to fix, and noise here.
@@ -31,12 +32,6 @@ pytestmark = pytest.mark.filterwarnings("ignore:::gradio.queueing")
 
 MAX_SECONDS = 2.0
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-
-
-def colourfulness(rgb: np.ndarray) -> float:
-    """Mean distance of the pixels from gray, in 8-bit levels."""
-    rgb = rgb.astype(np.int16)
-    return float(np.abs(rgb - rgb.mean(axis=-1, keepdims=True)).mean())
 
 
 @pytest.fixture(scope="module")

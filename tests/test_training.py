@@ -9,10 +9,12 @@ import numpy as np
 import pytest
 import torch
 from media import make_clip
+from torch.utils.data import DataLoader
 
 from vidcolor.cli import main
 from vidcolor.models import PRESETS, ab_histogram, build_model, load_model
 from vidcolor.training import losses
+from vidcolor.training import train as train_module
 from vidcolor.training.calibrate import SCALES, choose_scales, hedge_errors
 from vidcolor.training.data import PairConfig, PairDataset, load_sources
 
@@ -185,11 +187,20 @@ def test_hedge_errors_count_every_pair_once_and_measure_lab_error(training_data)
     assert float(errors[:, 0].sum()) == pytest.approx(chroma, rel=1e-4)
 
 
-def test_steps_zero_refits_only_the_hedge(training_data, tmp_path, capsys):
+def test_steps_zero_refits_only_the_hedge(training_data, tmp_path, capsys, monkeypatch):
     base, refit = tmp_path / "base", tmp_path / "refit"
     assert _train(training_data, base, "--steps", "1", "--calibration-pairs", "0") == 0
     capsys.readouterr()
-    assert _train(training_data, refit, "--steps", "0", "--init-from", str(base / "generator.pt")) == 0
+    workers = []
+
+    def recording_loader(*args, num_workers=0, **kwargs):
+        workers.append(num_workers)
+        return DataLoader(*args, num_workers=num_workers, **kwargs)
+
+    monkeypatch.setattr(train_module, "DataLoader", recording_loader)
+    args = ("--steps", "0", "--init-from", str(base / "generator.pt"), "--workers", "2")
+    assert _train(training_data, refit, *args) == 0
+    assert workers == [0]  # nothing to train on: no worker process is started
     assert "chroma hedge (frame-mean flow confidence band: ab scale): 0-0.1: " in capsys.readouterr().out
 
     before, after = load_model(base / "generator.pt"), load_model(refit / "generator.pt")

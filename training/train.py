@@ -158,9 +158,12 @@ def train(cfg: TrainConfig) -> Path:
     indices = range(start_step * cfg.batch_size, len(dataset))
     # Workers are spawned, not forked: forking after torch/OpenCV have started their thread
     # pools can deadlock the child on an inherited lock (seen here when resuming).
+    # No steps left (``--steps 0`` re-fits the hedge alone, or a finished run resumed): no workers
+    # to start for an empty dataset.
+    workers = cfg.workers if len(indices) else 0
     loader = DataLoader(torch.utils.data.Subset(dataset, indices), batch_size=cfg.batch_size,
-                        num_workers=cfg.workers, persistent_workers=cfg.workers > 0, drop_last=True,
-                        multiprocessing_context="spawn" if cfg.workers > 0 else None)
+                        num_workers=workers, persistent_workers=workers > 0, drop_last=True,
+                        multiprocessing_context="spawn" if workers > 0 else None)
 
     out.mkdir(parents=True, exist_ok=True)  # only now: bad model or data settings leave no run folder
     log_path = out / "losses.csv"
