@@ -156,11 +156,11 @@ def train(cfg: TrainConfig) -> Path:
     print(f"data: {len(photos)} photos, {len(shots)} video shots ({sum(map(len, shots))} frames)")
     dataset = PairDataset(photos, shots, cfg.pairs, cfg.seed, length=cfg.steps * cfg.batch_size)
     indices = range(start_step * cfg.batch_size, len(dataset))
-    # Workers are spawned, not forked: forking after torch/OpenCV have started their thread
-    # pools can deadlock the child on an inherited lock (seen here when resuming).
     # No steps left (``--steps 0`` re-fits the hedge alone, or a finished run resumed): no workers
     # to start for an empty dataset.
     workers = cfg.workers if len(indices) else 0
+    # Workers are spawned, not forked: forking after torch/OpenCV have started their thread
+    # pools can deadlock the child on an inherited lock (seen here when resuming).
     loader = DataLoader(torch.utils.data.Subset(dataset, indices), batch_size=cfg.batch_size,
                         num_workers=workers, persistent_workers=workers > 0, drop_last=True,
                         multiprocessing_context="spawn" if workers > 0 else None)

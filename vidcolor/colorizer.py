@@ -174,8 +174,8 @@ class Colorizer:
         lab = rgb_to_lab(F.interpolate(rgb_float, size=size, mode="area"))
         # The flow candidate: at the working scale (short side work_size, never enlarged), as
         # sharp as the frames it is carried onto. Blown up from ref_size it was blurred, and the
-        # network mostly copies it (near clips: colourfulness 0.862 -> 0.868, CIEDE2000 2.439 ->
-        # 2.428 with this; see models/README.md).
+        # network mostly copies it (near clips: colourfulness 0.862 -> 0.867, CIEDE2000 2.439 ->
+        # 2.435 with this; see models/README.md).
         flow_scale = min(1.0, self.work_size / min(h, w))
         flow_size = (max(8, round(h * flow_scale)), max(8, round(w * flow_scale)))
         flow_lab = rgb_to_lab(F.interpolate(rgb_float, size=flow_size, mode="area"))
