@@ -99,6 +99,7 @@ def error_cases(tmp_path, reference):
         "output exists": ([clip, "-r", reference, "-o", existing], "--overwrite"),
         "output is input": ([clip, "-r", reference, "-o", clip, "--overwrite"], "overwrite the input"),
         "output dir missing": ([clip, "-r", reference, "-o", tmp_path / "no" / "o.mp4"], "does not exist"),
+        "work size too small": ([clip, "-r", reference, "-o", tmp_path / "o6.mp4", "--work-size", "0"], "--work-size"),
     }
 
 

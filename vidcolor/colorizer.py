@@ -39,6 +39,8 @@ from .guided import guided_coefficients_hwc, guided_upsample, guided_upsample_la
 from .models import Generator, ModelNotFoundError, ReferenceFeatures, load_model, match_score
 
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
+# DIS optical flow needs frames of at least 12 pixels, and the network multiples of 8.
+MIN_WORK_SIZE = 16
 
 # Below this mean chroma (Lab units) a reference is called colourless.
 COLOURLESS_CHROMA = 4.0
@@ -126,6 +128,8 @@ class Colorizer:
         """
         if precision not in PRECISIONS:
             raise VidcolorError(f"unknown precision {precision!r}; choose from {', '.join(PRECISIONS)}")
+        if work_size < MIN_WORK_SIZE:
+            raise VidcolorError(f"the work size must be at least {MIN_WORK_SIZE} pixels (--work-size), got {work_size}")
         self.device = resolve_device(device)
         # Channels-last picks the faster cuDNN and oneDNN kernels (CPU fp32: 95 vs 107 ms/frame).
         self.model = model.to(self.device).eval().to(memory_format=torch.channels_last)
