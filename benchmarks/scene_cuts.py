@@ -28,7 +28,7 @@ from vidcolor.color import gray_to_lightness_numpy
 from vidcolor.colorizer import working_shape
 from vidcolor.evaluate import read_clip
 from vidcolor.images import write_image
-from vidcolor.video import write_clip
+from vidcolor.media import write_clip
 
 CLIPS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "clips"
 SOURCES = [

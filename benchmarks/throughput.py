@@ -35,9 +35,9 @@ import numpy as np
 
 from vidcolor import Colorizer
 from vidcolor.images import write_image
-from vidcolor.pipeline import colorize_video
-from vidcolor.segments import DEFAULT_SEGMENT_SECONDS
-from vidcolor.video import EncoderOptions, VideoWriter, probe, read_gray_frames, read_rgb_frames, write_clip
+from vidcolor.defaults import SEGMENT_SECONDS
+from vidcolor.runner import VideoOptions, colorize_video
+from vidcolor.media import EncoderOptions, VideoWriter, probe, read_gray_frames, read_rgb_frames, write_clip
 
 DEFAULT_CLIP = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "clips" / "bbb_480p_30s.mp4"
 
@@ -104,10 +104,16 @@ def io_only(source: Path, out: Path, encoder: EncoderOptions) -> tuple[int, floa
     return frames, time.perf_counter() - started
 
 
+def video_options(encoder: EncoderOptions) -> VideoOptions:
+    """The command line's defaults (segmented file output) with this encoder."""
+    return VideoOptions(codec=encoder.codec, crf=encoder.crf, preset=encoder.preset, pix_fmt=encoder.pix_fmt,
+                        segment_seconds=SEGMENT_SECONDS)
+
+
 def end_to_end(source: Path, out: Path, colorizer: Colorizer, encoder: EncoderOptions, memory: PeakMemory):
     memory.reset()
     started = time.perf_counter()
-    report = colorize_video(source, out, colorizer, encoder=encoder, segment_seconds=DEFAULT_SEGMENT_SECONDS)
+    report = colorize_video(source, out, colorizer, video_options(encoder))
     return report, time.perf_counter() - started, memory.peak
 
 
@@ -196,8 +202,7 @@ def long_run(workdir: Path, colorizer: Colorizer, encoder: EncoderOptions, minut
 
     memory.reset()
     started = time.perf_counter()
-    report = colorize_video(source, workdir / "long_out.mp4", colorizer, encoder=encoder, on_frames=on_frames,
-                            segment_seconds=DEFAULT_SEGMENT_SECONDS)
+    report = colorize_video(source, workdir / "long_out.mp4", colorizer, video_options(encoder), on_frames=on_frames)
     seconds = time.perf_counter() - started
     print(f"long run: {report.frames} frames in {seconds:.0f} s ({report.frames / seconds:.2f} fps), peak {memory.peak:.0f} MiB")
     if len(peaks) >= 2:

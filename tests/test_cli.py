@@ -1,5 +1,6 @@
 """The `vidcolor` command end to end on generated clips, with the tiny model preset."""
 
+import re
 import subprocess
 import sys
 
@@ -55,7 +56,12 @@ def test_photo(tmp_path, tiny_checkpoint, reference):
     photo = tmp_path / "old.png"
     cv2.imwrite(str(photo), np.random.default_rng(0).integers(0, 256, (37, 53), dtype=np.uint8))
     assert run([photo, "-r", reference, "-o", tmp_path / "new.jpg"], tiny_checkpoint) == 0
-    assert cv2.imread(str(tmp_path / "new.jpg")).shape == (37, 53, 3)
+    coloured = read_image(tmp_path / "new.jpg")
+    assert coloured.shape == (37, 53, 3) and colourfulness(coloured) > 2
+    # Only chroma comes from the model: the lightness is the photo's own (up to JPEG's rounding).
+    lightness_in = cv2.cvtColor(cv2.imread(str(photo)), cv2.COLOR_BGR2Lab)[..., 0].astype(float)
+    lightness_out = cv2.cvtColor(coloured, cv2.COLOR_RGB2Lab)[..., 0].astype(float)
+    assert np.median(np.abs(lightness_out - lightness_in)) <= 3
 
 
 def test_full_colour_turns_the_hedge_off(tmp_path, tiny_checkpoint, reference):
@@ -90,6 +96,10 @@ def error_cases(tmp_path, reference):
     bad_ref.write_bytes(b"\x00" * 100)
     existing = tmp_path / "exists.mp4"
     existing.write_bytes(b"keep me")
+    photo = tmp_path / "photo.png"
+    cv2.imwrite(str(photo), np.full((20, 30), 128, np.uint8))
+    empty = tmp_path / "empty.mp4"
+    empty.write_bytes(b"")
     return {
         "missing input": ([tmp_path / "nope.mp4", "-r", reference, "-o", tmp_path / "o1.mp4"], "no such file"),
         "not media": ([text, "-r", reference, "-o", tmp_path / "o2.mp4"], "notes.mp4"),
@@ -99,7 +109,10 @@ def error_cases(tmp_path, reference):
         "output exists": ([clip, "-r", reference, "-o", existing], "--overwrite"),
         "output is input": ([clip, "-r", reference, "-o", clip, "--overwrite"], "overwrite the input"),
         "output dir missing": ([clip, "-r", reference, "-o", tmp_path / "no" / "o.mp4"], "does not exist"),
-        "work size too small": ([clip, "-r", reference, "-o", tmp_path / "o6.mp4", "--work-size", "0"], "--work-size"),
+        "work size too small": ([clip, "-r", reference, "-o", tmp_path / "o6.mp4", "--work-size", "0"], "--work-size must be at least 16"),
+        "photo to a video name": ([photo, "-r", reference, "-o", tmp_path / "photo.mp4"], "a photo is written as an image"),
+        "video to a photo name": ([clip, "-r", reference, "-o", tmp_path / "frame.png"], "cannot be written as an image"),
+        "empty input": ([empty, "-r", reference, "-o", tmp_path / "o7.mp4"], "empty file"),
     }
 
 
@@ -114,6 +127,7 @@ def test_bad_input_is_one_line_exit_2_and_nothing_written(tmp_path, tiny_checkpo
     assert after == before  # nothing written, nothing modified
 
 
+@pytest.mark.slow
 def test_subprocess_error_has_no_traceback(tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "vidcolor", str(tmp_path / "missing.mp4"), "-r", str(tmp_path / "r.png")],
@@ -121,3 +135,39 @@ def test_subprocess_error_has_no_traceback(tmp_path):
     )
     assert result.returncode == 2
     assert "Traceback" not in result.stderr and result.stderr.strip().count("\n") == 0
+
+
+def test_arguments_are_checked_before_the_model_loads(tmp_path, reference, capsys):
+    """An output the muxers cannot write is refused before the (missing) model would be loaded."""
+    clip = make_clip(tmp_path / "in.mp4", frames=4)
+    assert main([str(clip), "-r", str(reference), "-o", str(tmp_path / "out.xyz"), "--model", str(tmp_path / "none.pt")]) == 2
+    err = capsys.readouterr().err
+    assert "out.xyz" in err and "none.pt" not in err and not list(tmp_path.glob("*out*"))
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0 and capsys.readouterr().out.startswith("vidcolor 0.")
+
+
+def test_progress_in_a_log_is_plain_lines_and_the_summary_names_shots(tmp_path, tiny_checkpoint, reference, capsys):
+    """stderr is not a terminal here: a few plain lines (no bar redrawn with \\r), then the summary."""
+    clip = make_clip(tmp_path / "in.mp4", frames=40, color=False)
+    assert main([str(clip), "-r", str(reference), "-o", str(tmp_path / "out.mp4"), "--model", str(tiny_checkpoint),
+                 "--batch-size", "2"]) == 0
+    err = capsys.readouterr().err
+    progress = [line for line in err.splitlines() if line.startswith("vidcolor: ") and " frames" in line]
+    assert "\r" not in err and 2 <= len(progress) <= 11 and progress[-1].startswith("vidcolor: 40/40 frames")
+    assert re.search(r"\n\d+ shots?\n  frames 0-\d+: ref\.png \(match \d\.\d\d\)\n", err) and "muted" not in err
+
+
+def test_summary_says_how_many_frames_came_out_muted_and_what_to_try(tmp_path, tiny_checkpoint, reference, capsys):
+    model = load_model(tiny_checkpoint)
+    model.hedge_scales.zero_()  # a hedge that mutes everything: as if the reference matched nothing
+    muted = tmp_path / "muted.pt"
+    save_checkpoint(muted, model)
+    clip = make_clip(tmp_path / "in.mp4", frames=12, color=False)
+    assert main([str(clip), "-r", str(reference), "-o", str(tmp_path / "out.mp4"), "--model", str(muted)]) == 0
+    err = capsys.readouterr().err
+    assert "12 of 12 frames came out muted" in err and "--full-colour" in err and "--reference" in err

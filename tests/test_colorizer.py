@@ -6,7 +6,8 @@ from vidcolor import Colorizer, ReferenceWarning, VidcolorError
 from vidcolor.color import lab_to_rgb_uint8, rgb_uint8_to_lab
 from vidcolor import colorizer as colorizer_module
 from vidcolor.guided import guided_coefficients, guided_coefficients_hwc, guided_upsample, guided_upsample_lab_hwc
-from vidcolor.colorizer import to_gray_batch, working_shape
+from vidcolor.color import to_gray_batch
+from vidcolor.colorizer import working_shape
 from vidcolor.models import build_model
 
 

@@ -152,6 +152,7 @@ def test_vidcolor_demo_hands_its_options_to_the_app(monkeypatch):
                                        smooth=False, batch_size=8, hedge=False))]
 
 
+@pytest.mark.slow
 def test_the_page_in_a_real_browser(server, inputs, tmp_path):
     """Upload a photo and a reference, click, see the result; then a gray reference, an example, a long clip."""
     if CHROMIUM is None:

@@ -6,6 +6,7 @@ output file; the input is never modified. Damaged input is worked around and rep
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -30,6 +31,8 @@ from media import (
     write_reference,
 )
 from vidcolor.cli import main
+from vidcolor.images import read_image
+from vidcolor.media import MediaWarning
 
 REPO = Path(__file__).parents[1]
 
@@ -84,7 +87,7 @@ def bad_inputs(folder: Path, reference: Path) -> dict[str, tuple[list, str]]:
         "input is a folder": ([folder, "-r", reference, "-o", out], "not a readable file"),
         "random bytes": ([folder / "random.mp4", "-r", reference, "-o", out], "not a media file"),
         "text named .mp4": ([folder / "notes.mp4", "-r", reference, "-o", out], "not a media file"),
-        "empty file": ([folder / "empty.mp4", "-r", reference, "-o", out], "not a media file"),
+        "empty file": ([folder / "empty.mp4", "-r", reference, "-o", out], "empty file"),
         "audio only": ([audio_only, "-r", reference, "-o", out], "no video stream"),
         "no decodable frames": ([no_frames, "-r", reference, "-o", out], "no decodable frames"),
         "missing reference": ([clip, "-r", folder / "none.png", "-o", out], "none.png: no such file"),
@@ -121,6 +124,7 @@ def test_unreadable_input_and_reference(tmp_path, tiny_checkpoint, reference, ca
     assert not (tmp_path / "o.mp4").exists()
 
 
+@pytest.mark.slow
 def test_errors_from_the_real_command_have_no_traceback(tmp_path, tiny_checkpoint, reference):
     cases = bad_inputs(tmp_path, reference)
     for name in ("random bytes", "no decodable frames"):
@@ -222,6 +226,7 @@ MUTATION_WORKER = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_seeded_mutations_never_crash_or_hang(tmp_path, tiny_checkpoint, reference):
     """200 damaged variants of a small clip, in one child process: no escape, no hang."""
     clip = make_clip(tmp_path / "clip.ts", frames=12, width=64, height=48, color=False)
@@ -261,6 +266,7 @@ def test_seeded_mutations_never_crash_or_hang(tmp_path, tiny_checkpoint, referen
     ("signum", "segment", "partial"),
     [(signal.SIGINT, "30", ".out.mp4.parts/.segment_00000.mov.partial"), (signal.SIGTERM, "0", ".out.mp4.partial")],
 )
+@pytest.mark.slow
 def test_signal_stops_cleanly_and_leaves_no_file(tmp_path, tiny_checkpoint, reference, signum, segment, partial):
     """Stopped before any segment is complete (or written in one piece): nothing is left."""
     clip = make_clip(tmp_path / "long.mp4", frames=2400, width=64, height=48, color=False, audio=False,
@@ -294,6 +300,7 @@ def decoded_frames(path: Path) -> np.ndarray:
         return np.stack([frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)])
 
 
+@pytest.mark.slow
 def test_resume_after_sigint_gives_the_frames_of_a_clean_run(tmp_path, tiny_checkpoint, reference):
     clip = make_clip(tmp_path / "in.mp4", frames=96, width=64, height=48, color=False, audio=True)
     before = digest(clip)
@@ -324,7 +331,7 @@ def test_resume_after_sigint_gives_the_frames_of_a_clean_run(tmp_path, tiny_chec
     assert process.returncode == 128 + signal.SIGINT, err.decode()
     saved = json.loads(manifest.read_text())
     assert 1 <= len(saved["segments"]) < 4 and not saved["complete"]
-    assert "--resume" in err.decode() and not out.exists()
+    assert "resume the run to continue" in err.decode() and not out.exists()
 
     resumed = cli_subprocess([clip, "-o", out, *args, tmp_path / "out.json", "--resume"], tiny_checkpoint, work_size=192)
     _, err = resumed.communicate(timeout=120)
@@ -338,25 +345,28 @@ def test_resume_after_sigint_gives_the_frames_of_a_clean_run(tmp_path, tiny_chec
 
 
 def test_resume_refuses_a_changed_run_and_continues_the_same_one(tmp_path, tiny_checkpoint, reference, monkeypatch, capsys):
-    import tqdm
+    from vidcolor.media import SegmentedOutput
 
     clip = make_clip(tmp_path / "in.mp4", frames=72, width=64, height=48, color=False)
     out = tmp_path / "out.mp4"
     command = [str(clip), "-r", str(reference), "-o", str(out), "--model", str(tiny_checkpoint), "-q",
                "--work-size", "32", "--segment", "1"]
     frames_done = []
+    write = SegmentedOutput.write
 
-    def interrupt_after_48_frames(self, n=1):  # the progress bar hears of every batch written
-        frames_done.append(n)
-        if sum(frames_done) >= 48:
+    def interrupt_after_48_frames(self, rgb_uint8, pts):  # Ctrl-C as frame 49 reaches the encoder
+        if len(frames_done) == 48:
             raise KeyboardInterrupt
+        frames_done.append(pts)
+        write(self, rgb_uint8, pts)
 
     with monkeypatch.context() as patch:
-        patch.setattr(tqdm.tqdm, "update", interrupt_after_48_frames)
+        patch.setattr(SegmentedOutput, "write", interrupt_after_48_frames)
         assert main(command) == 128 + signal.SIGINT
-    assert "--resume" in capsys.readouterr().err and not out.exists()
+    err = capsys.readouterr().err
+    assert "resume the run to continue" in err and "--resume" in err and not out.exists()
     assert main([*command, "--resume", "--crf", "30"]) == 2
-    assert "differs in settings" in one_error_line(capsys.readouterr().err)
+    assert "differs in encoder" in one_error_line(capsys.readouterr().err)
     assert main([*command, "--resume", "--report", str(tmp_path / "report.json")]) == 0
     report = json.loads((tmp_path / "report.json").read_text())
     # One 24-frame segment was complete at the interruption (the second closes when frame 49 comes).
@@ -364,6 +374,7 @@ def test_resume_refuses_a_changed_run_and_continues_the_same_one(tmp_path, tiny_
     assert len(frame_pts(out)) == 72 and files_in(tmp_path) == {"in.mp4", "out.mp4", "report.json"}
 
 
+@pytest.mark.slow
 def test_file_size_limit_is_a_clear_error_and_leaves_no_file(tmp_path, tiny_checkpoint, reference):
     # Noise compresses badly, so the output soon passes the limit; the CLI ignores SIGXFSZ,
     # so the limit shows as a failed write (EFBIG), as a full disk would.
@@ -390,3 +401,39 @@ def test_file_size_limit_is_a_clear_error_and_leaves_no_file(tmp_path, tiny_chec
     assert process.returncode == 2, err.decode()
     assert "File too large" in one_error_line(err.decode())
     assert files_in(tmp_path) == {"noise.mkv"} and digest(clip) == before
+
+
+def test_the_library_refuses_to_resume_a_different_run(tmp_path, tiny_checkpoint, reference, monkeypatch):
+    """What identifies a run is checked in the library, not only by the command line."""
+    from vidcolor import Colorizer, VideoOptions, colorize_video
+    from vidcolor.media import MediaError, SegmentedOutput
+
+    clip = make_clip(tmp_path / "in.mp4", frames=48, width=64, height=48, color=False)
+    out = tmp_path / "out.mp4"
+    colorizer = Colorizer.from_pretrained(tiny_checkpoint, device="cpu", work_size=32)
+    colorizer.set_reference(read_image(reference))
+    options = VideoOptions(segment_seconds=0.5)
+    write, frames = SegmentedOutput.write, []
+
+    def interrupt_after_24_frames(self, rgb_uint8, pts):
+        if len(frames) == 24:
+            raise KeyboardInterrupt
+        frames.append(pts)
+        write(self, rgb_uint8, pts)
+
+    with monkeypatch.context() as patch, pytest.warns(MediaWarning, match="resume the run"):
+        patch.setattr(SegmentedOutput, "write", interrupt_after_24_frames)
+        with pytest.raises(KeyboardInterrupt):
+            colorize_video(clip, out, colorizer, options)
+    resume = dataclasses.replace(options, resume=True)
+    with pytest.raises(MediaError, match="differs in encoder"):
+        colorize_video(clip, out, colorizer, dataclasses.replace(resume, crf=30))
+    with pytest.raises(MediaError, match="differs in smooth"):
+        colorize_video(clip, out, colorizer, dataclasses.replace(resume, smooth=False))
+    other = Colorizer.from_pretrained(tiny_checkpoint, device="cpu", work_size=32)
+    other.set_reference(255 - read_image(reference))
+    with pytest.raises(MediaError, match="differs in colorizer"):
+        colorize_video(clip, out, other, resume)
+    report = colorize_video(clip, out, colorizer, resume)
+    # Segments of 16 frames (two batches): one was complete when frame 25 came.
+    assert report.resumed_frames == 16 and report.frames == 48 and len(frame_pts(out)) == 48

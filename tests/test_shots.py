@@ -9,11 +9,12 @@ import torch
 import torch.nn.functional as F
 
 from vidcolor import Colorizer, VidcolorError
-from vidcolor.cli import main, parse_references, parse_time
+from vidcolor.cli import main
+from vidcolor.cli.references import parse_references, parse_time
 from vidcolor.images import write_image
 from vidcolor.models import build_model, match_score, save_checkpoint
-from vidcolor.pipeline import ReferencePin, pinned_reference
-from vidcolor.video import write_clip
+from vidcolor.clip import ReferencePin, pinned_reference
+from vidcolor.media import write_clip
 
 
 def texture(seed: int, h: int = 64, w: int = 96, tint=(1.0, 1.0, 1.0)) -> np.ndarray:
@@ -39,7 +40,6 @@ def test_colorizer_chooses_the_reference_that_matches_the_frame():
     colorizer.set_references([texture(7, 64, 64, tint=(0.3, 0.6, 1.0)), frame])
     lightness = torch.from_numpy(cv2.cvtColor(frame, cv2.COLOR_RGB2Lab)[..., 0].astype(np.float32) * 100 / 255)
     assert colorizer.choose_reference(colorizer.working_lightness(lightness[None, None])) == 1
-    assert colorizer.active == 1
 
 
 def test_pinned_reference_is_the_last_pin_at_or_before_the_time():
@@ -105,10 +105,15 @@ def test_report_lists_scene_cuts_and_pinned_references(three_shot_clip):
 def test_unpinned_references_are_chosen_per_shot(three_shot_clip):
     folder, clip = three_shot_clip
     report_path = folder / "report_auto.json"
+    # The shipped model: a random one's matching features cannot tell the textures apart.
     assert main([
         str(clip), "-r", str(folder / "ref_a.png"), "-r", str(folder / "ref_b.png"), "-o", str(folder / "auto.mp4"),
-        "--report", str(report_path), "--model", str(folder / "tiny.pt"), "-q",
+        "--report", str(report_path), "-q", "--work-size", "64",
     ]) == 0
     report = json.loads(report_path.read_text())
     assert report["scene_cuts"] == [8, 16]
-    assert len(report["shots"]) == 3 and {s["reference"] for s in report["shots"]} <= {0, 1}
+    # Shot 1 starts with ref_a's own frame, shot 2 a few frames before ref_b's: each gets its own;
+    # shot 3 (neither) takes whichever matches better, with a lower match score.
+    shots = report["shots"]
+    assert [s["start"] for s in shots] == [0, 8, 16] and [s["reference"] for s in shots[:2]] == [0, 1]
+    assert shots[0]["match"] > 0.99 and shots[2]["match"] < min(shots[0]["match"], shots[1]["match"])

@@ -14,13 +14,12 @@ from pathlib import Path
 import av
 import cv2
 import numpy as np
+import pytest
 
 from media import frame_pts, make_clip, packets, pattern_rgb, stream_kinds
-from vidcolor import cli, segments
-from vidcolor.cli import STREAM_FORMATS, main
+from vidcolor.cli import main
 from vidcolor.colorizer import Colorizer
-from vidcolor.video import STREAM_FORMATS as VIDEO_STREAM_FORMATS
-from vidcolor.video import read_gray_frames
+from vidcolor.media import read_gray_frames
 
 REPO = Path(__file__).parents[1]
 
@@ -33,11 +32,7 @@ def child_env() -> dict[str, str]:
     return {**os.environ, "OMP_NUM_THREADS": "1"}
 
 
-def test_the_cli_and_the_library_agree_on_stream_formats_and_segments():
-    assert STREAM_FORMATS == VIDEO_STREAM_FORMATS
-    assert cli.DEFAULT_SEGMENT_SECONDS == segments.DEFAULT_SEGMENT_SECONDS
-
-
+@pytest.mark.slow
 def test_stdin_to_stdout_keeps_frames_and_audio(tmp_path, tiny_checkpoint, reference):
     """``cat in.ts | vidcolor - --reference ref.png -o - --format mpegts > out.ts``"""
     clip = make_clip(tmp_path / "in.ts", frames=20, width=64, height=48, color=False)
@@ -103,6 +98,7 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_loopback_tcp_stream_keeps_frames_within_the_latency_bound(tiny_checkpoint, reference):
     """A live sender -> vidcolor --latency 4 -> a receiver, all on 127.0.0.1, frames paced at 25 fps."""
     fps, count, latency = 25, 75, 4

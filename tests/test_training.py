@@ -83,6 +83,7 @@ def _train(training_data, out, *extra):
                  "--batch-size", "2", "--workers", "0", "--calibration-pairs", "6", *extra])
 
 
+@pytest.mark.slow
 def test_train_writes_a_loadable_run_and_resumes(training_data, tmp_path, capsys):
     run = tmp_path / "run"
     assert _train(training_data, run, "--steps", "10", "--w-chroma", "0.5") == 0

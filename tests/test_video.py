@@ -1,4 +1,4 @@
-"""Tests for vidcolor.video: probing, luma decoding and re-encoding with stream copy."""
+"""Tests for vidcolor.media: probing, luma decoding and re-encoding with stream copy."""
 
 from __future__ import annotations
 
@@ -25,8 +25,9 @@ from media import (
     pattern_rgb,
     stream_kinds,
 )
-from vidcolor.pipeline import frames_lightness, frames_per_batch, lightness_batch
-from vidcolor.video import (
+from vidcolor.clip import lightness_batch
+from vidcolor.runner import frames_lightness, frames_per_batch
+from vidcolor.media import (
     EncoderOptions,
     GrayFrame,
     MediaError,
@@ -347,7 +348,7 @@ def test_write_failure_is_a_media_error_and_leaves_nothing(tmp_path, mp4_clip):
     script = textwrap.dedent(
         f"""
         import resource, signal
-        from vidcolor.video import MediaError, VideoWriter, probe, read_rgb_frames
+        from vidcolor.media import MediaError, VideoWriter, probe, read_rgb_frames
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
         info = probe({os.fspath(mp4_clip)!r})
         frames = list(read_rgb_frames(info.path))

@@ -26,9 +26,9 @@ from torch.utils.data import Dataset
 
 from vidcolor import flow
 from vidcolor.color import normalize_ab, normalize_lightness
+from vidcolor.defaults import IMAGE_SUFFIXES
 from vidcolor.errors import VidcolorError
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 VIDEO_SUFFIXES = {".mp4", ".mkv", ".mov", ".avi", ".webm", ".m4v"}
 
 
@@ -94,7 +94,7 @@ def load_sources(dirs: list[str | Path], config: PairConfig) -> tuple[list[np.nd
             if bgr is not None:
                 photos.append(_resize_short_side(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), config.load_short_side))
         elif suffix in VIDEO_SUFFIXES:
-            from vidcolor.video import read_rgb_frames  # only videos need the PyAV module
+            from vidcolor.media import read_rgb_frames  # only videos need the PyAV module
 
             frames = [
                 _resize_short_side(rgb, config.load_short_side)

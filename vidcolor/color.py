@@ -82,6 +82,25 @@ def gray_to_lightness(gray: torch.Tensor) -> torch.Tensor:
     return torch.where(y > _EPSILON, 116 * y.clamp(min=_EPSILON) ** (1 / 3) - 16, 903.3 * y)
 
 
+def to_gray_batch(frames) -> torch.Tensor:
+    """Accepted frame inputs -> gray levels in [0, 1], float32 ``(b, h, w)`` on the CPU.
+
+    ``frames``: numpy or torch, ``(h, w)`` or ``(b, h, w)`` gray, or ``(h, w, 3)`` / ``(b, h, w, 3)``
+    RGB (colour frames are reduced to their luma); uint8 (0-255) or float (0-1).
+    """
+    batch = torch.as_tensor(np.asarray(frames) if not isinstance(frames, torch.Tensor) else frames)
+    if batch.ndim == 2 or (batch.ndim == 3 and batch.shape[-1] == 3):
+        batch = batch.unsqueeze(0)
+    if batch.ndim == 4 and batch.shape[-1] == 3:
+        weights = torch.tensor([0.299, 0.587, 0.114], dtype=torch.float32)  # BT.601 luma
+        batch = (batch.float() * weights).sum(-1) / (255.0 if batch.dtype == torch.uint8 else 1.0)
+    elif batch.ndim == 3:
+        batch = batch.float() / 255.0 if batch.dtype == torch.uint8 else batch.float()
+    else:
+        raise ValueError(f"expected (h, w), (b, h, w) or (..., 3) frames, got shape {tuple(batch.shape)}")
+    return batch.clamp(0.0, 1.0)
+
+
 def rgb_uint8_to_lab(rgb_uint8: torch.Tensor) -> torch.Tensor:
     """``(b, h, w, 3)`` uint8 (channels last, as images are stored) -> Lab ``(b, 3, h, w)``."""
     return rgb_to_lab(rgb_uint8.permute(0, 3, 1, 2).float() / 255.0)

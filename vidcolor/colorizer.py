@@ -5,8 +5,10 @@
     colorizer.set_reference(reference_rgb_uint8)     # encoded once, reused for every frame
     rgb_uint8 = colorizer.colorize(gray_frames)      # (b, h, w) or (h, w) -> (b, h, w, 3)
 
-Several references: ``set_references([a, b, c])`` encodes each once; ``choose_reference(frame)``
-makes the best-matching one active (the video pipeline does this at every scene cut).
+Several references: ``set_references([a, b, c])`` encodes each once; ``choose_reference(frames)``
+returns the index of the best-matching one, which the colouring calls take as ``reference=``
+(the video loop in :mod:`vidcolor.clip` does this at every scene cut). The Colorizer keeps no
+per-clip state: the reference in force is always passed in.
 
 Inside: the network predicts ab at a working resolution (short side ``work_size``); ab is
 upsampled by a guided filter steered by the full-resolution lightness and merged with the
@@ -16,6 +18,7 @@ No file I/O here.
 
 from __future__ import annotations
 
+import hashlib
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +27,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import flow
+from . import defaults, flow
+from .clip import colorize_stream
 from .color import (
     denormalize_ab,
     gray_to_lightness,
@@ -33,14 +37,12 @@ from .color import (
     normalize_ab,
     normalize_lightness,
     rgb_to_lab,
+    to_gray_batch,
 )
 from .errors import ReferenceWarning, VidcolorError
 from .guided import guided_coefficients_hwc, guided_upsample, guided_upsample_lab_hwc
 from .models import Generator, ModelNotFoundError, ReferenceFeatures, load_model, match_score
 
-PRECISIONS = ("auto", "fp32", "fp16", "bf16")
-# DIS optical flow needs frames of at least 12 pixels, and the network multiples of 8.
-MIN_WORK_SIZE = 16
 
 # Below this mean chroma (Lab units) a reference is called colourless.
 COLOURLESS_CHROMA = 4.0
@@ -52,7 +54,7 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     device = torch.device(device)
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise VidcolorError("--device cuda was requested but no CUDA GPU is available")
+        raise VidcolorError("the CUDA device was requested but no CUDA GPU is available")
     return device
 
 
@@ -83,25 +85,7 @@ class Reference:
     features: ReferenceFeatures
     lab: torch.Tensor  # (1, 3, h, w) at the working scale (short side work_size, or its own), on the CPU
     chroma: float  # mean chroma in Lab units
-
-
-def to_gray_batch(frames) -> torch.Tensor:
-    """Accepted frame inputs -> gray levels in [0, 1], float32 ``(b, h, w)`` on the CPU.
-
-    ``frames``: numpy or torch, ``(h, w)`` or ``(b, h, w)`` gray, or ``(h, w, 3)`` / ``(b, h, w, 3)``
-    RGB (colour frames are reduced to their luma); uint8 (0-255) or float (0-1).
-    """
-    batch = torch.as_tensor(np.asarray(frames) if not isinstance(frames, torch.Tensor) else frames)
-    if batch.ndim == 2 or (batch.ndim == 3 and batch.shape[-1] == 3):
-        batch = batch.unsqueeze(0)
-    if batch.ndim == 4 and batch.shape[-1] == 3:
-        weights = torch.tensor([0.299, 0.587, 0.114], dtype=torch.float32)  # BT.601 luma
-        batch = (batch.float() * weights).sum(-1) / (255.0 if batch.dtype == torch.uint8 else 1.0)
-    elif batch.ndim == 3:
-        batch = batch.float() / 255.0 if batch.dtype == torch.uint8 else batch.float()
-    else:
-        raise ValueError(f"expected (h, w), (b, h, w) or (..., 3) frames, got shape {tuple(batch.shape)}")
-    return batch.clamp(0.0, 1.0)
+    digest: str  # sha256 of the image's pixels: identifies the reference for a resumed run
 
 
 class Colorizer:
@@ -111,8 +95,8 @@ class Colorizer:
         self,
         model: Generator,
         device: str | torch.device | None = None,
-        work_size: int = 256,
-        precision: str = "auto",
+        work_size: int = defaults.WORK_SIZE,
+        precision: str = defaults.PRECISION,
         compile: bool = False,
         network_batch: int | None = None,
         hedge: bool = True,
@@ -126,10 +110,10 @@ class Colorizer:
         fitted chroma hedge, which mutes it where the reference matches the frame badly (False:
         the network's full colour everywhere).
         """
-        if precision not in PRECISIONS:
-            raise VidcolorError(f"unknown precision {precision!r}; choose from {', '.join(PRECISIONS)}")
-        if work_size < MIN_WORK_SIZE:
-            raise VidcolorError(f"the work size must be at least {MIN_WORK_SIZE} pixels (--work-size), got {work_size}")
+        if precision not in defaults.PRECISIONS:
+            raise VidcolorError(f"unknown precision {precision!r}; choose from {', '.join(defaults.PRECISIONS)}")
+        if work_size < defaults.MIN_WORK_SIZE:
+            raise VidcolorError(f"the work size must be at least {defaults.MIN_WORK_SIZE} pixels, got {work_size}")
         self.device = resolve_device(device)
         # Channels-last picks the faster cuDNN and oneDNN kernels (CPU fp32: 95 vs 107 ms/frame).
         self.model = model.to(self.device).eval().to(memory_format=torch.channels_last)
@@ -144,7 +128,6 @@ class Colorizer:
         self.network_batch = network_batch or (1 if self.device.type == "cpu" else None)
         self.hedge = hedge
         self.references: list[Reference] = []
-        self.active = 0  # index of the reference used for the frames that follow
 
     @classmethod
     def from_pretrained(
@@ -195,24 +178,41 @@ class Colorizer:
             features = self.model.encode_reference(
                 normalize_lightness(lab_device[:, :1]), normalize_ab(lab_device[:, 1:])
             )
-        return Reference(features, flow_lab, chroma)
+        digest = hashlib.sha256(rgb.contiguous().numpy().tobytes()).hexdigest()
+        return Reference(features, flow_lab, chroma, digest)
 
     def set_reference(self, image) -> None:
-        """Use this colour image (RGB uint8 ``(h, w, 3)``) for the frames that follow."""
+        """Use this colour image (RGB uint8 ``(h, w, 3)``) as the only reference."""
         self.set_references([image])
 
     def set_references(self, images) -> None:
-        """Encode several colour references once each; the first is active until one is chosen."""
+        """Encode several colour references once each (index 0, 1, ... in the colouring calls)."""
         if not images:
             raise VidcolorError("at least one reference image is needed")
         self.references = [self.prepare_reference(image) for image in images]
-        self.active = 0
 
-    @property
-    def reference(self) -> Reference:
+    def _reference(self, index: int) -> Reference:
         if not self.references:
             raise VidcolorError("no reference set: call set_reference(image) first")
-        return self.references[self.active]
+        return self.references[index]
+
+    def identity(self) -> dict:
+        """What makes this colourizer's output what it is: weights, references and settings (JSON-able).
+
+        A resumed run must match the interrupted one in all of it (see :mod:`vidcolor.runner`).
+        """
+        weights = hashlib.sha256()
+        for name, tensor in sorted(self.model.state_dict().items()):
+            weights.update(name.encode())
+            weights.update(tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+        return {
+            "model": weights.hexdigest(),
+            "references": [reference.digest for reference in self.references],
+            "device": self.device.type,
+            "work_size": self.work_size,
+            "precision": self.precision,
+            "hedge": self.hedge,
+        }
 
     def reference_scores(self, lightness_work: torch.Tensor) -> list[float]:
         """How well each reference matches working-resolution lightness ``(b, 1, h, w)`` (L units).
@@ -225,11 +225,20 @@ class Colorizer:
             return [float(match_score(query, ref.features.keys).mean()) for ref in self.references]
 
     def choose_reference(self, lightness_work: torch.Tensor) -> int:
-        """Make the reference that best matches these frames active; returns its index."""
-        if len(self.references) > 1:
-            scores = self.reference_scores(lightness_work)
-            self.active = max(range(len(scores)), key=scores.__getitem__)
-        return self.active
+        """The index of the reference that best matches these frames (0 when there is one)."""
+        if len(self.references) <= 1:
+            return 0
+        scores = self.reference_scores(lightness_work)
+        return max(range(len(scores)), key=scores.__getitem__)
+
+    def colour_kept(self, confidence: torch.Tensor) -> list[float]:
+        """The share of the network's colour each frame keeps: the hedge's factor for flow confidence ``(b, 1, h, w)``.
+
+        1.0 everywhere with the hedge off; below 1 where the reference matches the frame badly.
+        """
+        if not self.hedge:
+            return [1.0] * confidence.shape[0]
+        return self.model.chroma_scale(confidence).flatten().tolist()
 
     # ---- colourisation
 
@@ -242,14 +251,18 @@ class Colorizer:
         return F.interpolate(lightness, size=working_shape(*lightness.shape[-2:], self.work_size), mode="area")
 
     def predict_ab(
-        self, lightness_work: torch.Tensor, candidate: tuple[torch.Tensor, torch.Tensor] | None = None
+        self,
+        lightness_work: torch.Tensor,
+        reference: int = 0,
+        candidate: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> torch.Tensor:
         """ab ``(b, 2, h, w)`` in Lab units for working-resolution lightness ``(b, 1, h, w)``.
 
-        ``candidate`` is :meth:`flow_candidate`'s result when the caller already has it.
+        ``reference`` is the index of the reference to colour from; ``candidate`` is
+        :meth:`flow_candidate`'s result for it when the caller already has it.
         """
-        reference = self.reference
-        flow_ab, confidence = candidate if candidate is not None else self.flow_candidate(lightness_work)
+        features = self._reference(reference).features
+        flow_ab, confidence = candidate if candidate is not None else self.flow_candidate(lightness_work, reference)
         dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(self.precision)
         chunk = self.network_batch or lightness_work.shape[0]
         parts = []
@@ -257,18 +270,18 @@ class Colorizer:
             for start in range(0, lightness_work.shape[0], chunk):
                 frames = slice(start, start + chunk)
                 ab = self.network(
-                    normalize_lightness(lightness_work[frames]), reference.features,
+                    normalize_lightness(lightness_work[frames]), features,
                     normalize_ab(flow_ab[frames]), confidence[frames],
                 )[-1].float()
                 parts.append(ab * self.model.chroma_scale(confidence[frames]) if self.hedge else ab)
         return denormalize_ab(torch.cat(parts))
 
-    def flow_candidate(self, lightness_work: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The active reference's ab carried onto each frame by DIS optical flow, with its confidence.
+    def flow_candidate(self, lightness_work: torch.Tensor, reference: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+        """Reference ``reference``'s ab carried onto each frame by DIS optical flow, with its confidence.
 
         Returns ab ``(b, 2, h, w)`` in Lab units and confidence ``(b, 1, h, w)`` in [0, 1].
         """
-        reference = self.reference
+        reference = self._reference(reference)
         ref_lab = F.interpolate(
             reference.lab, size=lightness_work.shape[-2:], mode="bilinear", align_corners=False, antialias=True
         )
@@ -304,15 +317,15 @@ class Colorizer:
             lab_hwc_to_rgb_uint8(lab, out=out[i])
         return torch.from_numpy(out)
 
-    def colorize_lightness(self, lightness: torch.Tensor) -> torch.Tensor:
+    def colorize_lightness(self, lightness: torch.Tensor, reference: int = 0) -> torch.Tensor:
         """CIE L ``(b, 1, H, W)`` in [0, 100] -> RGB uint8 ``(b, H, W, 3)`` on the colourizer's device."""
         lightness_work = self.working_lightness(lightness)
-        return self.merge(lightness, lightness_work, self.predict_ab(lightness_work))
+        return self.merge(lightness, lightness_work, self.predict_ab(lightness_work, reference))
 
-    def colorize(self, frames) -> np.ndarray:
-        """Gray (or colour, reduced to luma) frames -> RGB uint8 ``(b, h, w, 3)`` numpy."""
+    def colorize(self, frames, reference: int = 0) -> np.ndarray:
+        """Gray (or colour, reduced to luma) frames -> RGB uint8 ``(b, h, w, 3)`` numpy, from reference ``reference``."""
         lightness = gray_to_lightness(to_gray_batch(frames)).unsqueeze(1)
-        return self.colorize_lightness(lightness).cpu().numpy()
+        return self.colorize_lightness(lightness, reference).cpu().numpy()
 
     def colorize_photo(self, image, reference=None) -> np.ndarray:
         """One photo (gray or colour, numpy) -> RGB uint8 ``(h, w, 3)``; optionally set the reference first.
@@ -323,15 +336,13 @@ class Colorizer:
             self.set_reference(reference)
         lightness = gray_to_lightness(to_gray_batch(image)).unsqueeze(1)
         lightness_work = self.working_lightness(lightness)
-        self.choose_reference(lightness_work)
-        return self.merge(lightness, lightness_work, self.predict_ab(lightness_work))[0].cpu().numpy()
+        ab_work = self.predict_ab(lightness_work, self.choose_reference(lightness_work))
+        return self.merge(lightness, lightness_work, ab_work)[0].cpu().numpy()
 
-    def stream(self, frames, batch_size: int = 8, smooth: bool = True):
+    def stream(self, frames, batch_size: int = defaults.BATCH_SIZE, smooth: bool = True):
         """Colourise an iterator of frames lazily, carrying the temporal state: RGB uint8 ``(h, w, 3)`` out.
 
         ``frames``: gray ``(h, w)`` or colour ``(h, w, 3)`` arrays of one size, e.g. from a PyAV
-        decode loop or an OpenCV capture loop. See :func:`vidcolor.pipeline.colorize_stream`.
+        decode loop or an OpenCV capture loop. See :func:`vidcolor.clip.colorize_stream`.
         """
-        from .pipeline import colorize_stream  # the pipeline imports this module
-
         return colorize_stream(self, frames, batch_size=batch_size, smooth=smooth)

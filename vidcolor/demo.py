@@ -13,7 +13,7 @@ Each tab is also an API endpoint (``gradio_client``):
 ``full_colour`` turns the model's chroma hedge off (it mutes what the reference does not show).
 
 Both run the library's own code, :class:`~vidcolor.Colorizer` and
-:func:`~vidcolor.pipeline.colorize_video`, exactly as the command line does. One model is loaded
+:func:`~vidcolor.colorize_video`, exactly as the command line does. One model is loaded
 and the jobs of both tabs share one queue slot, so concurrent visitors wait in line instead of
 overloading the machine. Bad uploads get the library's one-line messages in the page.
 """
@@ -38,15 +38,16 @@ from .colorizer import Colorizer
 from .errors import ReferenceWarning, VidcolorError
 from .example import to_gray_rgb, write_example_input
 from .images import is_image_path, read_image, write_image
-from .pipeline import colorize_video
-from .video import MediaError, MediaWarning, VideoInfo, probe
+from . import defaults
+from .runner import VideoOptions, colorize_video
+from .media import MediaError, MediaWarning, VideoInfo, probe
 
 try:
     import gradio as gr
 except ImportError as exc:  # the demo extra is optional; the CLI prints this as one line
     raise VidcolorError("the web demo needs Gradio: pip install 'vidcolor[demo]'") from exc
 
-WORK_SIZE_RANGE = (64, 1024)
+WORK_SIZE_RANGE = defaults.DEMO_WORK_SIZE_RANGE
 # A job's files are only needed until Gradio has copied the results into its own cache.
 KEEP_SECONDS = 600
 EXAMPLE_PHOTOS = ("chelsea", "coffee", "astronaut")
@@ -204,8 +205,8 @@ class DemoApp:
     ``max_seconds`` are refused.
     """
 
-    def __init__(self, colorizer: Colorizer, *, max_seconds: float = 60.0, work_size: int = 256,
-                 smooth: bool = True, batch_size: int = 8):
+    def __init__(self, colorizer: Colorizer, *, max_seconds: float = defaults.DEMO_MAX_SECONDS,
+                 work_size: int = defaults.WORK_SIZE, smooth: bool = True, batch_size: int = defaults.BATCH_SIZE):
         self.colorizer = colorizer
         self.max_seconds = max_seconds
         self.work_size = work_size
@@ -284,8 +285,9 @@ class DemoApp:
                 self.colorizer.set_references(reference_images)
                 # MP4 whatever came in, so that every browser can play the result.
                 output = self._job_folder() / f"{Path(clip_upload.name).stem}_color.mp4"
-                colorize_video(clip_upload.path, output, self.colorizer, batch_size=self.batch_size,
-                               smooth=bool(smooth), on_frames=progress_reporter(progress, total))
+                options = VideoOptions(batch_size=self.batch_size, smooth=bool(smooth))
+                colorize_video(clip_upload.path, output, self.colorizer, options,
+                               on_frames=progress_reporter(progress, total))
         return str(output)
 
     def blocks(self) -> gr.Blocks:
@@ -355,7 +357,8 @@ class DemoApp:
 
 
 def launch(model: str | Path | None = None, *, device: str = "auto", port: int | None = None, share: bool = False,
-           max_seconds: float = 60.0, work_size: int = 256, smooth: bool = True, batch_size: int = 8,
+           max_seconds: float = defaults.DEMO_MAX_SECONDS, work_size: int = defaults.WORK_SIZE, smooth: bool = True,
+           batch_size: int = defaults.BATCH_SIZE,
            hedge: bool = True) -> None:
     """Load the model and serve the demo until interrupted (what ``vidcolor demo`` runs).
 
@@ -372,9 +375,3 @@ def launch(model: str | Path | None = None, *, device: str = "auto", port: int |
     except OSError as exc:  # no free port
         raise VidcolorError(f"port {port} is taken; choose another with --port" if port else str(exc)) from exc
 
-
-def main(argv: list[str] | None = None) -> int:
-    """``vidcolor demo`` with these arguments (default: the command line's); returns the exit code."""
-    from .cli import main as cli_main
-
-    return cli_main(["demo", *(sys.argv[1:] if argv is None else argv)])

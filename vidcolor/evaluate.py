@@ -23,8 +23,9 @@ from . import baselines, metrics
 from .color import rgb_uint8_to_lab
 from .colorizer import Colorizer
 from .errors import VidcolorError
-from .images import IMAGE_SUFFIXES, read_image
-from .pipeline import colorize_batches
+from .defaults import IMAGE_SUFFIXES
+from .images import read_image
+from .clip import colorize_batches
 
 METHODS = ("model", "gray", "palette", "flow")
 METRICS = ("psnr", "ssim", "ciede2000", "colourfulness_ratio", "cdc")
@@ -35,7 +36,7 @@ def read_clip(source: Path, count: int) -> list[np.ndarray]:
     if source.is_dir():
         files = sorted(p for p in source.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
         return [read_image(p) for p in files[:count]]
-    from .video import read_rgb_frames
+    from .media import read_rgb_frames
 
     frames = []
     for _, rgb in read_rgb_frames(source):

@@ -12,10 +12,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from . import defaults
 from .colorizer import Colorizer
 from .images import write_image
-from .pipeline import colorize_video
-from .video import read_rgb_frames, write_clip
+from .runner import VideoOptions, colorize_video
+from .media import read_rgb_frames, write_clip
 
 SIZE = (480, 320)  # width, height
 FPS = 24
@@ -57,7 +58,8 @@ def write_example_input(clip_path: Path, reference_path: Path, seconds: int = SE
 
 
 def run_example(
-    out_dir: Path, model=None, device="auto", batch_size=8, work_size=256, smooth=True, hedge=True
+    out_dir: Path, model=None, device="auto", batch_size=defaults.BATCH_SIZE, work_size=defaults.WORK_SIZE,
+    smooth=True, hedge=True,
 ) -> dict[str, Path]:
     """Write the example's input, reference, output and preview under ``out_dir``; return their paths."""
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -69,7 +71,7 @@ def run_example(
     colorizer = Colorizer.from_pretrained(model, device=device, work_size=work_size, hedge=hedge)
     colorizer.set_reference(reference)
     paths["output"].unlink(missing_ok=True)
-    colorize_video(paths["input"], paths["output"], colorizer, batch_size=batch_size, smooth=smooth)
+    colorize_video(paths["input"], paths["output"], colorizer, VideoOptions(batch_size=batch_size, smooth=smooth))
 
     middle = len(colour_clip) // 2 + 6
     gray_frame = to_gray_rgb(colour_clip[middle])

@@ -8,9 +8,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from .defaults import IMAGE_SUFFIXES
 from .errors import VidcolorError
-
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".bmp"}
 
 
 def is_image_path(path: str | Path) -> bool:

@@ -1,0 +1,93 @@
+"""The other commands: ``example``, ``demo``, ``train`` and ``evaluate``."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from pathlib import Path
+
+from .. import defaults
+from .options import add_run_options
+
+
+def example_command(argv: list[str]) -> int:
+    from ..example import run_example
+
+    parser = argparse.ArgumentParser(prog="vidcolor example", description="Colourise a built-in example clip.")
+    parser.add_argument("--out", default="vidcolor_example", help="folder for the example files (default ./vidcolor_example)")
+    add_run_options(parser)
+    args = parser.parse_args(argv)
+    paths = run_example(Path(args.out), model=args.model, device=args.device, batch_size=args.batch_size,
+                        work_size=args.work_size, smooth=args.temporal == "flow", hedge=not args.full_colour)
+    for name, path in paths.items():
+        print(f"{name:10s} {path}")
+    return 0
+
+
+def demo_command(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="vidcolor demo", description="Serve the web demo: colour photos and short clips in a browser.")
+    parser.add_argument("--port", type=int, default=None, help="port to serve on (default: the first free one from 7860)")
+    parser.add_argument("--share", action="store_true", help="also serve it on a temporary public gradio.live address")
+    parser.add_argument("--max-seconds", type=float, default=defaults.DEMO_MAX_SECONDS,
+                        help=f"longest clip accepted, in seconds (default {defaults.DEMO_MAX_SECONDS:g})")
+    add_run_options(parser)
+    args = parser.parse_args(argv)
+    from ..demo import launch  # after parsing: --help works without the demo extra
+
+    launch(args.model, device=args.device, port=args.port, share=args.share, max_seconds=args.max_seconds,
+           work_size=args.work_size, smooth=args.temporal == "flow", batch_size=args.batch_size,
+           hedge=not args.full_colour)
+    return 0
+
+
+def train_command(argv: list[str]) -> int:
+    from ..training.train import TrainConfig, train
+
+    defaults = TrainConfig(data=[], out="")
+    parser = argparse.ArgumentParser(prog="vidcolor train", description="Train or fine-tune a colourization model.")
+    parser.add_argument("--data", nargs="+", required=True, help="image folders, video files or folders of both")
+    parser.add_argument("--out", required=True, help="run folder: checkpoints, losses.csv, losses.png, samples")
+    parser.add_argument("--preset", default=defaults.preset, help="model size: base or tiny")
+    parser.add_argument("--steps", type=int, default=defaults.steps)
+    parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
+    parser.add_argument("--lr", type=float, default=defaults.lr)
+    parser.add_argument("--adv-start", type=int, default=defaults.adv_start, help="step where the GAN loss starts")
+    parser.add_argument("--w-hist", type=float, default=defaults.w_hist, help="weight of the ab-histogram loss")
+    parser.add_argument("--w-chroma", type=float, default=defaults.w_chroma,
+                        help="weight of the one-sided chroma-deficit loss against washed-out output (default 0: off)")
+    parser.add_argument("--w-adv", type=float, default=defaults.w_adv, help="weight of the adversarial loss")
+    parser.add_argument("--max-frame-gap", type=int, default=defaults.pairs.max_frame_gap,
+                        help="motion pairs: reference up to this many stored frames from the target")
+    parser.add_argument("--motion-fraction", type=float, default=defaults.pairs.motion_fraction,
+                        help="share of pairs taken from video shots (when videos are given)")
+    parser.add_argument("--distant-fraction", type=float, default=defaults.pairs.distant_fraction,
+                        help="share of pairs whose reference is a barely overlapping window of the same image")
+    parser.add_argument("--calibration-pairs", type=int, default=defaults.calibration_pairs,
+                        help="fresh pairs the chroma hedge is fitted on after training (0: keep the model's); "
+                        "--steps 0 --init-from CKPT only re-fits it")
+    parser.add_argument("--workers", type=int, default=defaults.workers, help="data loader processes")
+    parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument("--device", default=defaults.device)
+    parser.add_argument("--resume", action="store_true", help="continue from RUN_DIR/last.pt")
+    parser.add_argument("--init-from", help="fine-tune: start from this checkpoint")
+    parser.add_argument("--freeze", nargs="*", default=[], help="generator parts to keep fixed, e.g. encoder")
+    args = parser.parse_args(argv)
+    cfg = TrainConfig(
+        data=args.data, out=args.out, preset=args.preset, steps=args.steps, batch_size=args.batch_size,
+        lr=args.lr, adv_start=args.adv_start, w_hist=args.w_hist, w_chroma=args.w_chroma, w_adv=args.w_adv,
+        calibration_pairs=args.calibration_pairs, workers=args.workers, seed=args.seed, device=args.device,
+        resume=args.resume, init_from=args.init_from, freeze=args.freeze,
+        pairs=dataclasses.replace(defaults.pairs, max_frame_gap=args.max_frame_gap,
+                                  motion_fraction=args.motion_fraction, distant_fraction=args.distant_fraction),
+    )
+    print(f"final checkpoint: {train(cfg)}")
+    return 0
+
+
+def evaluate_command(argv: list[str]) -> int:
+    from ..evaluate import main as evaluate_main
+
+    return evaluate_main(argv)
+
+
+COMMANDS = {"example": example_command, "demo": demo_command, "train": train_command, "evaluate": evaluate_command}

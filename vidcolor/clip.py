@@ -1,0 +1,272 @@
+"""Colouring one clip frame after frame: shots, the reference of each shot, temporal smoothing.
+
+No threads and no files: batches of lightness go in, RGB batches come out, and everything that
+one frame hands to the next lives in a :class:`ClipState` (which a resumable run saves as bytes).
+The frame colourer (a :class:`~vidcolor.Colorizer`) is passed in and keeps no per-clip state:
+the reference in force is the state's, passed explicitly to each call.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+import torch
+
+from . import defaults, metrics, temporal
+from .color import gray_to_lightness_numpy, to_gray_batch
+from .report import RunReport, Shot
+
+
+class FrameColourer(Protocol):
+    """What the clip loop needs of a colourizer (:class:`vidcolor.Colorizer` is one)."""
+
+    def working_lightness(self, lightness: torch.Tensor) -> torch.Tensor: ...
+    def reference_scores(self, lightness_work: torch.Tensor) -> list[float]: ...
+    def flow_candidate(self, lightness_work: torch.Tensor, reference: int) -> tuple[torch.Tensor, torch.Tensor]: ...
+    def predict_ab(self, lightness_work: torch.Tensor, reference: int, candidate) -> torch.Tensor: ...
+    def colour_kept(self, confidence: torch.Tensor) -> list[float]: ...
+    def merge(self, lightness: torch.Tensor, lightness_work: torch.Tensor, ab_work: torch.Tensor) -> torch.Tensor: ...
+
+
+@dataclass(frozen=True)
+class ReferencePin:
+    """Use reference ``index`` from ``seconds`` on (until the next pin)."""
+
+    seconds: float
+    index: int
+
+
+@dataclass
+class ClipState:
+    """What colouring a clip carries from one frame to the next, besides the report."""
+
+    detector: temporal.CutDetector = field(default_factory=temporal.CutDetector)
+    smoother: temporal.Smoother = field(default_factory=temporal.Smoother)
+    pin: int | None = None  # the pinned reference in force
+    reference: int = 0  # the reference colouring the current shot
+    cdc: metrics.CdcAccumulator = field(default_factory=metrics.CdcAccumulator)
+
+
+def pinned_reference(pins: Sequence[ReferencePin], seconds: float) -> int:
+    """The reference pinned for a frame at ``seconds``: the last pin at or before it (else the first pin)."""
+    ordered = sorted(pins, key=lambda pin: pin.seconds)
+    chosen = ordered[0].index
+    for pin in ordered:
+        if pin.seconds <= seconds:
+            chosen = pin.index
+    return chosen
+
+
+def shot_starts(
+    detector: temporal.CutDetector,
+    lightness_work: np.ndarray,
+    seconds: Sequence[float] | None,
+    pins: Sequence[ReferencePin],
+    current_pin: int | None,
+) -> tuple[list[int | None], int | None]:
+    """For each frame of a batch: None, or the pinned reference index (-1 if unpinned) where a shot starts.
+
+    A shot starts at a detected scene cut, and where the time passes a pin (a new pinned
+    reference). Returns the per-frame markers and the pin in force after the batch.
+    """
+    starts: list[int | None] = []
+    for i, frame in enumerate(lightness_work):
+        cut = detector.update(frame)
+        pin = pinned_reference(pins, seconds[i]) if pins and seconds is not None else None
+        if cut or pin != current_pin:
+            starts.append(-1 if pin is None else pin)
+        else:
+            starts.append(None)
+        current_pin = pin
+    return starts, current_pin
+
+
+def lightness_batch(gray: np.ndarray) -> torch.Tensor:
+    """Gray levels ``(b, h, w)`` in [0, 1] -> CIE L ``(b, 1, h, w)``, the input of :func:`colorize_batches`."""
+    return torch.from_numpy(gray_to_lightness_numpy(gray)).unsqueeze(1)
+
+
+def _start_shot(colorizer: FrameColourer, first_frame_work: torch.Tensor, marker: int) -> tuple[int, float]:
+    """The reference for a shot starting with this frame (``marker``: pinned index, or -1) and its match."""
+    scores = colorizer.reference_scores(first_frame_work)
+    index = marker if marker >= 0 else max(range(len(scores)), key=scores.__getitem__)
+    return index, scores[index]
+
+
+def _predict_runs(
+    colorizer: FrameColourer, lightness_work: torch.Tensor, starts: list[int | None], state: ClipState,
+    report: RunReport,
+) -> torch.Tensor:
+    """ab ``(b, 2, h, w)`` for a batch: each run of frames that shares a reference in one model call."""
+    bounds = [i for i, start in enumerate(starts) if start is not None and i > 0] + [len(starts)]
+    ab_parts, begin = [], 0
+    for end in bounds:
+        marker = starts[begin]
+        if marker is not None:
+            state.reference, match = _start_shot(colorizer, lightness_work[begin : begin + 1], marker)
+            report.shots.append(Shot(report.frames + begin, state.reference, match))
+        started = time.perf_counter()
+        candidate = colorizer.flow_candidate(lightness_work[begin:end], state.reference)
+        report.timed("flow candidate", started)
+        started = time.perf_counter()
+        ab_parts.append(colorizer.predict_ab(lightness_work[begin:end], state.reference, candidate))
+        report.colour_kept.extend(colorizer.colour_kept(candidate[1]))
+        report.timed("network", started)
+        begin = end
+    return torch.cat(ab_parts)
+
+
+def _smooth(
+    smoother: temporal.Smoother, l_np: np.ndarray, ab: torch.Tensor, starts: list[int | None], enabled: bool,
+    report: RunReport,
+) -> np.ndarray:
+    """Temporal smoothing of a batch's ab ``(b, 2, h, w)`` -> ``(b, h, w, 2)``, recording flicker and chroma."""
+    ab_np = ab.permute(0, 2, 3, 1).cpu().numpy()
+    smoothed = []
+    for i in range(ab_np.shape[0]):
+        new_shot = starts[i] is not None
+        previous = smoother.ab
+        ab_frame = smoother.update(l_np[i], ab_np[i], new_shot, enabled=enabled)
+        report.flicker.append(temporal.flicker(previous, ab_frame, new_shot))
+        report.chroma_energy.append(float(np.abs(ab_frame).mean()))
+        smoothed.append(ab_frame)
+    return np.stack(smoothed)
+
+
+def colorize_batches(
+    colorizer: FrameColourer,
+    batches: Iterable[tuple[torch.Tensor, Sequence[float] | None]],
+    smooth: bool = True,
+    report: RunReport | None = None,
+    pins: Sequence[ReferencePin] = (),
+    measure_cdc: bool = False,
+    state: ClipState | None = None,
+) -> Iterator[torch.Tensor]:
+    """Colourise consecutive batches of one clip: ``(lightness, seconds)`` -> RGB uint8 ``(b, H, W, 3)``.
+
+    ``lightness`` is CIE L ``(b, 1, H, W)``; ``seconds`` the frames' presentation times (needed
+    only with ``pins``). Each shot (split at scene cuts and pin times) is coloured from its
+    pinned reference, or else the one that matches its first frame best. The temporal state
+    (cut detection, flow smoothing) is carried across batches, so the result does not depend on
+    the batch size. ``measure_cdc`` fills ``report.cdc`` (it costs a histogram per output frame).
+    ``state`` is the state to start from (e.g. a resumed run's, with its ``report``), updated
+    after each batch.
+    """
+    state = state if state is not None else ClipState()
+    report = report if report is not None else RunReport()
+    for lightness, seconds in batches:
+        started = time.perf_counter()
+        lightness_work = colorizer.working_lightness(lightness)
+        l_np = lightness_work[:, 0].cpu().numpy()
+        report.timed("downsample", started)
+        started = time.perf_counter()
+        starts, state.pin = shot_starts(state.detector, l_np, seconds, pins, state.pin)
+        report.timed("cut detection", started)
+        ab = _predict_runs(colorizer, lightness_work, starts, state, report)
+        started = time.perf_counter()
+        smoothed = _smooth(state.smoother, l_np, ab, starts, smooth, report)
+        report.frames += len(smoothed)
+        report.timed("temporal smoothing", started)
+        started = time.perf_counter()
+        ab_work = torch.from_numpy(smoothed).permute(0, 3, 1, 2).to(lightness_work.device)
+        rgb = colorizer.merge(lightness, lightness_work, ab_work)
+        report.timed("upsample + merge", started)
+        if measure_cdc:
+            for frame in rgb.cpu().numpy():
+                state.cdc.add(frame)
+            report.cdc = state.cdc.value()
+        yield rgb
+
+
+def colorize_stream(
+    colorizer: FrameColourer, frames: Iterable, batch_size: int = defaults.BATCH_SIZE, smooth: bool = True
+) -> Iterator[np.ndarray]:
+    """Colourise frames one by one as they come: an iterator in, RGB uint8 ``(h, w, 3)`` frames out.
+
+    ``frames`` yields gray ``(h, w)`` (uint8, or float in [0, 1]) or colour ``(h, w, 3)`` arrays
+    (reduced to their luma), all of one size: e.g. a PyAV decode loop or an OpenCV capture loop.
+    Frames are coloured ``batch_size`` at a time (the last batch may be shorter), so each output
+    frame follows its input after at most ``batch_size`` frames. The temporal state (scene cuts,
+    flow smoothing) is carried across batches exactly as for a file, so the same frames give
+    the same colours as ``vidcolor`` on the command line with the same batch size.
+    """
+
+    def batches() -> Iterator[tuple[torch.Tensor, None]]:
+        grays: list[np.ndarray] = []
+        for frame in frames:
+            grays.append(to_gray_batch(frame)[0].numpy())
+            if len(grays) == batch_size:
+                yield lightness_batch(np.stack(grays)), None
+                grays = []
+        if grays:
+            yield lightness_batch(np.stack(grays)), None
+
+    for rgb in colorize_batches(colorizer, batches(), smooth=smooth):
+        yield from rgb.cpu().numpy()
+
+
+# ---- the state as bytes, for a resumable run (read back with torch.load(weights_only=True))
+
+
+def _to_tensors(value):
+    """numpy arrays -> tensors, through lists and dicts."""
+    if isinstance(value, np.ndarray):
+        return torch.from_numpy(np.ascontiguousarray(value))
+    if isinstance(value, dict):
+        return {k: _to_tensors(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_to_tensors(v) for v in value]
+    return value
+
+
+def _to_arrays(value):
+    if isinstance(value, torch.Tensor):
+        return value.numpy()
+    if isinstance(value, dict):
+        return {k: _to_arrays(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_to_arrays(v) for v in value]
+    return value
+
+
+def save_state(state: ClipState, report: RunReport) -> bytes:
+    """The state and the per-frame part of the report so far, as bytes."""
+    detector, smoother = state.detector, state.smoother
+    saved = _to_tensors({
+        "detector": {"signature": detector.signature, "recent_scores": detector.recent_scores,
+                     "frames_in_shot": detector.frames_in_shot},
+        "smoother": {"lightness": smoother.lightness, "ab": smoother.ab},
+        "pin": state.pin,
+        "reference": state.reference,
+        "cdc": state.cdc.state_dict(),
+        "report": {"frames": report.frames, "shots": [[s.start, s.reference, s.match] for s in report.shots],
+                   "chroma_energy": report.chroma_energy, "flicker": report.flicker,
+                   "colour_kept": report.colour_kept, "cdc": report.cdc},
+    })
+    buffer = io.BytesIO()
+    torch.save(saved, buffer)
+    return buffer.getvalue()
+
+
+def load_state(data: bytes) -> tuple[ClipState, RunReport]:
+    """The inverse of :func:`save_state`."""
+    saved = _to_arrays(torch.load(io.BytesIO(data), map_location="cpu", weights_only=True))
+    state = ClipState(
+        detector=temporal.CutDetector(**saved["detector"]),
+        smoother=temporal.Smoother(**saved["smoother"]),
+        pin=saved["pin"],
+        reference=saved["reference"],
+    )
+    state.cdc.load_state_dict(saved["cdc"])
+    past = saved["report"]
+    report = RunReport(
+        frames=past["frames"], shots=[Shot(*shot) for shot in past["shots"]],
+        chroma_energy=past["chroma_energy"], flicker=past["flicker"], colour_kept=past["colour_kept"],
+        cdc=past["cdc"],
+    )
+    return state, report
