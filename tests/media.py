@@ -270,3 +270,42 @@ def decodable_frame_count(path: str | Path) -> int:
             except av.error.InvalidDataError:
                 continue
     return count
+
+
+def make_shot_clip(path: str | Path, shots: int = 3, frames_per_shot: int = 16, *, width: int = 96, height: int = 64,
+                   fps: int = 8, seed: int = 0) -> Path:
+    """A gray clip of ``shots`` shots of slowly panning random textures (cuts every ``frames_per_shot``
+    frames), with a stereo sound track."""
+    import cv2
+
+    from vidcolor.media import write_clip
+
+    rng = np.random.default_rng(seed)
+    frames = []
+    for _ in range(shots):
+        noise = rng.random((height // 8, width // 8)).astype(np.float32)
+        texture = cv2.resize(noise, (width + frames_per_shot * 2, height), interpolation=cv2.INTER_CUBIC)
+        gray = (texture.clip(0, 1) * 200 + 20).astype(np.uint8)
+        frames += [np.repeat(gray[:, 2 * i : 2 * i + width, None], 3, axis=2) for i in range(frames_per_shot)]
+    seconds = len(frames) / fps
+    audio = (0.1 * np.sin(np.linspace(0, 440 * 2 * np.pi * seconds, int(48000 * seconds)))).astype(np.float32)
+    return write_clip(path, frames, fps, audio=np.stack([audio, audio]))
+
+
+def write_zero_png(path: str | Path, width: int, height: int) -> Path:
+    """A valid 8-bit gray PNG of zeros, compressed a block of rows at a time: a decompression bomb
+    (24000x24000 is 560 KB on disk, 576 MB decoded) made without a full-size array."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    compressor, rows = zlib.compressobj(9), 1000
+    block = bytes((width + 1) * rows)  # each row: filter type 0, then the samples
+    parts = [compressor.compress(block) for _ in range(height // rows)]
+    parts += [compressor.compress(bytes((width + 1) * (height % rows))), compressor.flush()]
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    Path(path).write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", b"".join(parts))
+                           + chunk(b"IEND", b""))
+    return Path(path)

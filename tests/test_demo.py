@@ -1,6 +1,7 @@
 """The web demo (``vidcolor demo``): its API endpoints through gradio_client and its page in a real
 headless Chromium, on a tiny random checkpoint and generated inputs."""
 
+import contextlib
 import re
 import shutil
 import socket
@@ -19,7 +20,7 @@ pytest.importorskip("gradio", reason="the web demo needs the demo extra")
 from gradio_client import Client, handle_file  # noqa: E402
 from gradio_client.exceptions import AppError  # noqa: E402
 
-from media import make_audio_clip, make_clip  # noqa: E402
+from media import make_audio_clip, make_clip, write_zero_png  # noqa: E402
 from vidcolor import Colorizer  # noqa: E402
 from vidcolor.cli import main  # noqa: E402
 from vidcolor.demo import DemoApp  # noqa: E402
@@ -31,6 +32,13 @@ from vidcolor.models import build_model, save_checkpoint  # noqa: E402
 pytestmark = pytest.mark.filterwarnings("ignore:::gradio.queueing")
 
 MAX_SECONDS = 2.0
+MAX_UPLOAD_MB = 1
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
@@ -41,11 +49,9 @@ def server(tmp_path_factory):
     checkpoint = tmp_path_factory.mktemp("model") / "tiny.pt"
     save_checkpoint(checkpoint, build_model("tiny"))
     colorizer = Colorizer.from_pretrained(checkpoint, device="cpu", work_size=64)
-    blocks = DemoApp(colorizer, max_seconds=MAX_SECONDS, work_size=64).blocks()
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    blocks.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    app = DemoApp(colorizer, max_seconds=MAX_SECONDS, work_size=64, max_upload_mb=MAX_UPLOAD_MB)
+    port = free_port()
+    blocks = app.serve(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
     yield f"http://127.0.0.1:{port}/"
     blocks.close()
 
@@ -139,6 +145,96 @@ def test_a_file_not_uploaded_is_refused(server, inputs):
     answer = httpx.get(f"{call}/{event}", timeout=30).text
     assert "Only files uploaded to the demo can be coloured." in answer
     assert "photo_color" not in answer
+
+
+def test_a_decompression_bomb_and_an_oversized_upload_are_refused(server, client, inputs, tmp_path):
+    bomb = write_zero_png(tmp_path / "bomb.png", 12000, 12000)  # 140 KB, 144 MB decoded
+    with pytest.raises(AppError) as error:
+        client.predict(handle_file(bomb), handle_file(inputs["reference"]), api_name="/colorize_photo")
+    message = str(error.value)
+    assert "bomb.png: the image is 12000x12000 pixels (144 Mpixel), more than the 120 Mpixel accepted" in message
+    assert "\n" not in message and "/" not in message
+    big = tmp_path / "big.png"
+    big.write_bytes(bytes(MAX_UPLOAD_MB * 2**20 + 1))
+    with pytest.raises(ValueError, match="exceeds the maximum file size"):  # the client reads the limit
+        client.predict(handle_file(big), handle_file(inputs["reference"]), api_name="/colorize_photo")
+    with big.open("rb") as file:  # and the server holds to it whatever the client
+        answer = httpx.post(f"{server}gradio_api/upload", files={"files": file}, timeout=30)
+    assert answer.status_code == 413
+    # The server still works.
+    result = client.predict(handle_file(inputs["photo"]), handle_file(inputs["reference"]), api_name="/colorize_photo")
+    assert read_image(result).shape == read_image(inputs["photo"]).shape
+
+
+def test_a_clip_running_past_the_time_limit_is_stopped_with_a_message(inputs):
+    import gradio as gr
+
+    app = DemoApp(Colorizer(build_model("tiny"), device="cpu", work_size=64), max_seconds=MAX_SECONDS,
+                  work_size=64, max_job_seconds=0)
+    upload_folder = Path(gr.utils.get_upload_folder())
+    upload_folder.mkdir(parents=True, exist_ok=True)
+    uploads = Path(tempfile.mkdtemp(dir=upload_folder))
+    clip, reference = (shutil.copy(inputs[name], uploads) for name in ("clip", "reference"))
+    with pytest.raises(gr.Error, match="film.mp4: stopped after 0 s, the longest a job may run here"):
+        app.colorize_clip({"path": clip}, {"path": reference}, None, 64, True)
+    assert not [path for path in (app.folder / "jobs").rglob("*") if path.is_file()]  # no partial output
+    shutil.rmtree(uploads)
+
+
+@pytest.mark.slow
+def test_the_server_survives_a_bomb_and_serves_concurrent_visitors(tiny_checkpoint, inputs, tmp_path):
+    """`vidcolor demo` in its own process: a bomb is refused, 20 photos from 4 clients are coloured,
+    and the server is still up with its peak memory far below what decoding the bomb would take."""
+    import subprocess
+    import sys
+    import threading
+    import time
+
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "vidcolor", "demo", "--port", str(port), "--model", str(tiny_checkpoint),
+         "--device", "cpu", "--work-size", "64"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert server.poll() is None, server.stderr.read()
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(url, timeout=2).status_code == 200:
+                    break
+            assert time.monotonic() < deadline, "the demo did not start"
+            time.sleep(0.5)
+        bomb = write_zero_png(tmp_path / "bomb.png", 24000, 24000)
+        with pytest.raises(AppError, match="24000x24000 pixels"):
+            Client(url, verbose=False).predict(handle_file(bomb), handle_file(inputs["reference"]),
+                                               api_name="/colorize_photo")
+        results, failures = [], []
+
+        def visitor() -> None:
+            client = Client(url, verbose=False)
+            for _ in range(5):
+                try:
+                    results.append(client.predict(handle_file(inputs["photo"]), handle_file(inputs["reference"]),
+                                                  api_name="/colorize_photo"))
+                except Exception as exc:  # noqa: BLE001 - counted and shown below
+                    failures.append(repr(exc))
+
+        threads = [threading.Thread(target=visitor) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=300)
+        assert not failures and len(results) == 20
+        assert all(read_image(path).shape == (160, 240, 3) for path in results)
+        assert server.poll() is None
+        status = Path(f"/proc/{server.pid}/status").read_text()
+        peak_kb = int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:")))
+        assert peak_kb < 2 * 2**20, f"the server's peak memory was {peak_kb / 2**20:.2f} GB"
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
 
 
 def test_vidcolor_demo_hands_its_options_to_the_app(monkeypatch):

@@ -18,17 +18,21 @@ FOLDERS = {"vidcolor": REPO / "vidcolor", "vidcolor.models": REPO / "models", "v
 
 # Highest first. A part may import only from parts in lower layers; parts in one layer are
 # independent of each other. The command line and the demo (which `vidcolor demo` launches)
-# are the only faces: nothing below them imports them.
+# are the only faces: nothing below them imports them; the GStreamer element (gst) is a face
+# too. `vidcolor gst-path` finds the element's folder through gstenv, below.
 LAYERS = [
     {"__main__"},
-    {"cli"},
+    {"cli", "gst"},
     {"demo"},
-    {"example", "evaluate", "training"},
+    {"batch"},
+    {"references"},
+    {"example", "evaluate", "training", "chunks", "shots"},
     {"runner"},
     {"colorizer"},
-    {"clip"},
-    {"report", "temporal", "baselines", "guided", "images"},
-    {"flow", "color", "metrics", "media"},
+    {"clip", "photo"},
+    {"judge", "pins"},
+    {"report", "temporal", "baselines", "guided", "images", "metrics"},
+    {"flow", "color", "media", "imagesize", "gstenv"},
     {"defaults", "errors"},
     {"models"},  # the networks import nothing from vidcolor
 ]

@@ -2,6 +2,8 @@
 
 import math
 
+import cv2
+
 import numpy as np
 import pytest
 from skimage.color import deltaE_ciede2000, rgb2lab
@@ -144,3 +146,18 @@ def test_clip_metrics():
     assert metrics.clip_metrics(gray, gt)["colourfulness_ratio"] == pytest.approx(0.0)
     with pytest.raises(ValueError):
         metrics.clip_metrics(out[:2], gt)
+
+
+def test_chroma_warp_error_tells_flickering_colour_from_steady_colour():
+    """A texture panning right: colour that moves with it scores ~0, colour that flickers does not,
+    and a colourless output scores 0 (it cannot flicker) - unlike CDC, which only sees lightness."""
+    rng = np.random.default_rng(0)
+    texture = cv2.resize(rng.random((12, 20)).astype(np.float32), (200, 80), interpolation=cv2.INTER_CUBIC)
+    lightness = (texture.clip(0, 1) * 160 + 40).astype(np.uint8)
+    tint = np.stack([lightness, (lightness * 0.6).astype(np.uint8), (lightness * 0.3).astype(np.uint8)], -1)
+    truth = [np.ascontiguousarray(tint[:, 2 * t : 2 * t + 160]) for t in range(8)]
+    gray = [np.repeat(f.mean(-1, keepdims=True).astype(np.uint8), 3, -1) for f in truth]
+    flicker = [f if t % 2 else f[..., ::-1].copy() for t, f in enumerate(truth)]  # red and blue swapped every other frame
+    steady = metrics.chroma_warp_error(truth, truth)
+    assert steady < 1.0 and metrics.chroma_warp_error(gray, truth) < 0.5
+    assert metrics.chroma_warp_error(flicker, truth) > 10 * max(steady, 0.5)

@@ -65,15 +65,6 @@ def test_flicker_is_the_mean_absolute_chroma_change():
     assert temporal.flicker(a, a + 3, new_shot=True) == 0.0
 
 
-def test_thumbnail_histogram_is_numpys_with_white_in_the_last_bin():
-    lightness = textured()
-    lightness[0, :5], lightness[1, :5] = 0.0, 100.0
-    for frame in (lightness, lightness.astype(np.float64)):
-        counts = temporal.thumbnail(frame)[256:] * frame.size
-        expected = np.histogram(frame, bins=32, range=(0.0, 100.0))[0]
-        assert np.allclose(counts, expected, atol=1e-3)
-
-
 def test_cut_threshold_adapts_to_fast_motion():
     assert temporal.is_cut(0.5, [0.01] * 10)
     assert not temporal.is_cut(0.5, [0.3] * 10)

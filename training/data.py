@@ -26,10 +26,9 @@ from torch.utils.data import Dataset
 
 from vidcolor import flow
 from vidcolor.color import normalize_ab, normalize_lightness
-from vidcolor.defaults import IMAGE_SUFFIXES
+from vidcolor.defaults import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 from vidcolor.errors import VidcolorError
 
-VIDEO_SUFFIXES = {".mp4", ".mkv", ".mov", ".avi", ".webm", ".m4v"}
 
 
 @dataclass(frozen=True)

@@ -109,6 +109,17 @@ def plot_losses(csv_path: Path, png_path: Path) -> None:
     plt.close(fig)
 
 
+@dataclasses.dataclass
+class _Models:
+    """The networks and their optimisers; ``g_params`` are the generator's trainable parameters."""
+
+    generator: torch.nn.Module
+    discriminator: torch.nn.Module
+    opt_g: torch.optim.Optimizer
+    opt_d: torch.optim.Optimizer
+    g_params: list
+
+
 def train(cfg: TrainConfig) -> Path:
     """Run training; returns the path of the final checkpoint."""
     if cfg.steps < 0 or cfg.calibration_pairs < 0:
@@ -117,8 +128,59 @@ def train(cfg: TrainConfig) -> Path:
     device = torch.device("cuda" if cfg.device == "auto" and torch.cuda.is_available() else
                           "cpu" if cfg.device == "auto" else cfg.device)
     torch.manual_seed(cfg.seed)
+    models = _build_models(cfg, device)
+    # AMP only on CUDA: bf16 keeps fp32's range, so no loss scaling is needed.
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
+    last = out / "last.pt"
+    start_step = _resume(models, last) if cfg.resume and last.is_file() else 0
 
-    # ---- models and optimisers
+    # ---- data: sample i of the run is always the same pair, so resuming just skips ahead
+    photos, shots = load_sources(cfg.data, cfg.pairs)
+    print(f"data: {len(photos)} photos, {len(shots)} video shots ({sum(map(len, shots))} frames)")
+    loader = _loader(PairDataset(photos, shots, cfg.pairs, cfg.seed, length=cfg.steps * cfg.batch_size),
+                     start_step, cfg)
+
+    out.mkdir(parents=True, exist_ok=True)  # only now: bad model or data settings leave no run folder
+    log_path = out / "losses.csv"
+    if not (cfg.resume and log_path.is_file()):
+        with open(log_path, "w", newline="") as f:
+            csv.writer(f).writerow(LOG_FIELDS)
+    t0 = time.time()
+    for step, batch in enumerate(loader, start=start_step):
+        batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+        lr = lr_at(step, cfg)
+        for group in models.opt_g.param_groups + models.opt_d.param_groups:
+            group["lr"] = lr
+        output, logged = _train_step(models, batch, step >= cfg.adv_start, cfg, autocast, device)
+
+        # ---- logging, samples, checkpoints
+        done = step + 1
+        if done % cfg.log_every == 0:
+            row = [done, f"{lr:.3g}", *(f"{v.item():.5f}" for v in logged), f"{time.time() - t0:.0f}"]
+            with open(log_path, "a", newline="") as f:
+                csv.writer(f).writerow(row)
+            print(" ".join(f"{k}={v}" for k, v in zip(LOG_FIELDS, row)), flush=True)
+        if done % cfg.sample_every == 0 or done == cfg.steps:
+            save_samples(out / f"samples_{done:06d}.png", batch, output)
+            plot_losses(log_path, out / "losses.png")
+        if done % cfg.checkpoint_every == 0 or done == cfg.steps:
+            save_checkpoint(
+                last, models.generator, discriminator=models.discriminator.state_dict(),
+                opt_g=models.opt_g.state_dict(), opt_d=models.opt_d.state_dict(), step=done, train_config=_plain(cfg),
+            )
+    if cfg.calibration_pairs:
+        _fit_hedge(models.generator, PairDataset(photos, shots, cfg.pairs, cfg.seed + 1, length=cfg.calibration_pairs),
+                   device, cfg.batch_size)
+    final = out / "generator.pt"
+    save_checkpoint(final, models.generator, train_config=_plain(cfg))
+    return final
+
+
+LOG_FIELDS = ["step", "lr", "pixel", "hist", "tv", "chroma", "adv_g", "adv_d", "seconds"]
+
+
+def _build_models(cfg: TrainConfig, device: torch.device) -> _Models:
+    """The generator (new, or from ``init_from``) with its frozen parts, the discriminator, the optimisers."""
     try:  # an unknown preset or checkpoint is the user's input: one line, as Colorizer.from_pretrained says it
         generator = load_model(cfg.init_from).train() if cfg.init_from else build_model(cfg.preset)
     except (ModelNotFoundError, ValueError) as exc:
@@ -135,110 +197,80 @@ def train(cfg: TrainConfig) -> Path:
     g_params = [p for p in generator.parameters() if p.requires_grad]
     opt_g = torch.optim.AdamW(g_params, lr=cfg.lr, betas=(0.5, 0.99), weight_decay=cfg.weight_decay)
     opt_d = torch.optim.AdamW(discriminator.parameters(), lr=cfg.lr, betas=(0.5, 0.99), weight_decay=cfg.weight_decay)
-    # AMP only on CUDA: bf16 keeps fp32's range, so no loss scaling is needed.
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
+    return _Models(generator, discriminator, opt_g, opt_d, g_params)
 
-    start_step = 0
-    last = out / "last.pt"
-    if cfg.resume and last.is_file():
-        state = torch.load(last, map_location="cpu", weights_only=True)
-        if config_from_dict(state["config"]) != generator.config:
-            raise VidcolorError(f"{last} was trained with another model config (another --preset or --init-from)")
-        generator.load_state_dict(state["state_dict"])
-        discriminator.load_state_dict(state["discriminator"])
-        opt_g.load_state_dict(state["opt_g"])
-        opt_d.load_state_dict(state["opt_d"])
-        start_step = state["step"]
-        print(f"resumed from {last} at step {start_step}")
 
-    # ---- data: sample i of the run is always the same pair, so resuming just skips ahead
-    photos, shots = load_sources(cfg.data, cfg.pairs)
-    print(f"data: {len(photos)} photos, {len(shots)} video shots ({sum(map(len, shots))} frames)")
-    dataset = PairDataset(photos, shots, cfg.pairs, cfg.seed, length=cfg.steps * cfg.batch_size)
+def _resume(models: _Models, last: Path) -> int:
+    """Load the run's last checkpoint into the models and optimisers; returns the step it reached."""
+    state = torch.load(last, map_location="cpu", weights_only=True)
+    if config_from_dict(state["config"]) != models.generator.config:
+        raise VidcolorError(f"{last} was trained with another model config (another --preset or --init-from)")
+    models.generator.load_state_dict(state["state_dict"])
+    models.discriminator.load_state_dict(state["discriminator"])
+    models.opt_g.load_state_dict(state["opt_g"])
+    models.opt_d.load_state_dict(state["opt_d"])
+    print(f"resumed from {last} at step {state['step']}")
+    return state["step"]
+
+
+def _loader(dataset: PairDataset, start_step: int, cfg: TrainConfig) -> DataLoader:
+    """Batches of the pairs from ``start_step`` on."""
     indices = range(start_step * cfg.batch_size, len(dataset))
     # No steps left (``--steps 0`` re-fits the hedge alone, or a finished run resumed): no workers
     # to start for an empty dataset.
     workers = cfg.workers if len(indices) else 0
     # Workers are spawned, not forked: forking after torch/OpenCV have started their thread
     # pools can deadlock the child on an inherited lock (seen here when resuming).
-    loader = DataLoader(torch.utils.data.Subset(dataset, indices), batch_size=cfg.batch_size,
-                        num_workers=workers, persistent_workers=workers > 0, drop_last=True,
-                        multiprocessing_context="spawn" if workers > 0 else None)
+    return DataLoader(torch.utils.data.Subset(dataset, indices), batch_size=cfg.batch_size,
+                      num_workers=workers, persistent_workers=workers > 0, drop_last=True,
+                      multiprocessing_context="spawn" if workers > 0 else None)
 
-    out.mkdir(parents=True, exist_ok=True)  # only now: bad model or data settings leave no run folder
-    log_path = out / "losses.csv"
-    fields = ["step", "lr", "pixel", "hist", "tv", "chroma", "adv_g", "adv_d", "seconds"]
-    if not (cfg.resume and log_path.is_file()):
-        with open(log_path, "w", newline="") as f:
-            csv.writer(f).writerow(fields)
-    bins = generator.config.hist_bins
-    t0 = time.time()
 
-    for step, batch in enumerate(loader, start=start_step):
-        batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
-        lr = lr_at(step, cfg)
-        for group in opt_g.param_groups + opt_d.param_groups:
-            group["lr"] = lr
-        adversarial = step >= cfg.adv_start
+def _train_step(models: _Models, batch: dict, adversarial: bool, cfg: TrainConfig, autocast, device: torch.device):
+    """One generator step and (once the GAN loss has started) one discriminator step.
 
-        # ---- generator step
-        with autocast:
-            reference = generator.encode_reference(batch["ref_lightness"], batch["ref_ab"])
-            predictions = generator(batch["lightness"], reference, batch["flow_ab"], batch["flow_confidence"])
-            output = predictions[-1]
-            sample_weight = 1.0 - batch["unrelated"] * (1.0 - cfg.unrelated_pixel_weight)
-            pixel = losses.multiscale_pixel_loss(predictions, batch["ab"], sample_weight)
-            hist = losses.histogram_loss(output.float(), reference.histogram.float(), bins)
-            tv = losses.total_variation(output)
-            chroma = losses.chroma_deficit(output, batch["ab"], sample_weight)
-            loss = cfg.w_pixel * pixel + cfg.w_hist * hist + cfg.w_tv * tv + cfg.w_chroma * chroma
-            adv_g = torch.zeros((), device=device)
-            if adversarial:
-                adv_g = losses.generator_adversarial_loss(discriminator(batch["lightness"], output))
-                loss = loss + cfg.w_adv * adv_g
-        opt_g.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(g_params, 1.0)
-        opt_g.step()
-
-        # ---- discriminator step (stage 2 only)
-        adv_d = torch.zeros((), device=device)
+    Returns the generator's output ab and the losses to log (pixel, hist, tv, chroma, adv_g, adv_d).
+    """
+    generator, discriminator = models.generator, models.discriminator
+    with autocast:
+        reference = generator.encode_reference(batch["ref_lightness"], batch["ref_ab"])
+        predictions = generator(batch["lightness"], reference, batch["flow_ab"], batch["flow_confidence"])
+        output = predictions[-1]
+        sample_weight = 1.0 - batch["unrelated"] * (1.0 - cfg.unrelated_pixel_weight)
+        pixel = losses.multiscale_pixel_loss(predictions, batch["ab"], sample_weight)
+        hist = losses.histogram_loss(output.float(), reference.histogram.float(), generator.config.hist_bins)
+        tv = losses.total_variation(output)
+        chroma = losses.chroma_deficit(output, batch["ab"], sample_weight)
+        loss = cfg.w_pixel * pixel + cfg.w_hist * hist + cfg.w_tv * tv + cfg.w_chroma * chroma
+        adv_g = torch.zeros((), device=device)
         if adversarial:
-            with autocast:
-                adv_d = losses.discriminator_hinge_loss(
-                    discriminator(batch["lightness"], batch["ab"]),
-                    discriminator(batch["lightness"], output.detach()),
-                )
-            opt_d.zero_grad(set_to_none=True)
-            adv_d.backward()
-            opt_d.step()
+            adv_g = losses.generator_adversarial_loss(discriminator(batch["lightness"], output))
+            loss = loss + cfg.w_adv * adv_g
+    models.opt_g.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(models.g_params, 1.0)
+    models.opt_g.step()
 
-        # ---- logging, samples, checkpoints
-        done = step + 1
-        if done % cfg.log_every == 0:
-            row = [done, f"{lr:.3g}", *(f"{v.item():.5f}" for v in (pixel, hist, tv, chroma, adv_g, adv_d)), f"{time.time() - t0:.0f}"]
-            with open(log_path, "a", newline="") as f:
-                csv.writer(f).writerow(row)
-            print(" ".join(f"{k}={v}" for k, v in zip(fields, row)), flush=True)
-        if done % cfg.sample_every == 0 or done == cfg.steps:
-            save_samples(out / f"samples_{done:06d}.png", batch, output)
-            plot_losses(log_path, out / "losses.png")
-        if done % cfg.checkpoint_every == 0 or done == cfg.steps:
-            save_checkpoint(
-                last, generator, discriminator=discriminator.state_dict(), opt_g=opt_g.state_dict(),
-                opt_d=opt_d.state_dict(), step=done, train_config=_plain(cfg),
+    adv_d = torch.zeros((), device=device)
+    if adversarial:
+        with autocast:
+            adv_d = losses.discriminator_hinge_loss(
+                discriminator(batch["lightness"], batch["ab"]),
+                discriminator(batch["lightness"], output.detach()),
             )
-    if cfg.calibration_pairs:
-        # Fitted on the finished weights, on pairs of another seed than the run's.
-        held_out = PairDataset(photos, shots, cfg.pairs, cfg.seed + 1, length=cfg.calibration_pairs)
-        errors, counts = hedge_errors(generator, held_out, device, cfg.batch_size)
-        generator.hedge_scales.copy_(choose_scales(errors, counts))
-        print("chroma hedge (frame-mean flow confidence band: ab scale): " + ", ".join(
-            f"{lo:g}-{hi:g}: {scale:.2f}"
-            for lo, hi, scale in zip(HEDGE_EDGES, HEDGE_EDGES[1:], generator.hedge_scales.tolist())))
-    final = out / "generator.pt"
-    save_checkpoint(final, generator, train_config=_plain(cfg))
-    return final
+        models.opt_d.zero_grad(set_to_none=True)
+        adv_d.backward()
+        models.opt_d.step()
+    return output, (pixel, hist, tv, chroma, adv_g, adv_d)
+
+
+def _fit_hedge(generator, held_out: PairDataset, device: torch.device, batch_size: int) -> None:
+    """Fit the chroma hedge on the finished weights, on pairs of another seed than the run's."""
+    errors, counts = hedge_errors(generator, held_out, device, batch_size)
+    generator.hedge_scales.copy_(choose_scales(errors, counts))
+    print("chroma hedge (frame-mean flow confidence band: ab scale): " + ", ".join(
+        f"{lo:g}-{hi:g}: {scale:.2f}"
+        for lo, hi, scale in zip(HEDGE_EDGES, HEDGE_EDGES[1:], generator.hedge_scales.tolist())))
 
 
 def _plain(cfg: TrainConfig) -> dict:

@@ -2,6 +2,9 @@
 
 No threads and no files: batches of lightness go in, RGB batches come out, and everything that
 one frame hands to the next lives in a :class:`ClipState` (which a resumable run saves as bytes).
+Shots start at scene cuts (:class:`vidcolor.temporal.CutDetector`) and at pins
+(:mod:`vidcolor.pins`); an unpinned shot's reference is chosen from several of its frames
+(:mod:`vidcolor.judge`).
 The frame colourer (a :class:`~vidcolor.Colorizer`) is passed in and keeps no per-clip state:
 the reference in force is the state's, passed explicitly to each call.
 """
@@ -19,11 +22,18 @@ import torch
 
 from . import defaults, metrics, temporal
 from .color import gray_to_lightness_numpy, to_gray_batch
+from .judge import ReferenceJudge, combined_scores
+from .pins import FramePosition, ReferencePin, check_pins, pin_at, pinned_reference
 from .report import RunReport, Shot
+
+__all__ = ["ClipState", "FramePosition", "ReferencePin", "colorize_batches", "colorize_stream", "lightness_batch",
+           "load_state", "pinned_reference", "save_state", "shot_starts"]
 
 
 class FrameColourer(Protocol):
     """What the clip loop needs of a colourizer (:class:`vidcolor.Colorizer` is one)."""
+
+    references: list  # the references set, in order (their number is what the loop uses)
 
     def working_lightness(self, lightness: torch.Tensor) -> torch.Tensor: ...
     def reference_scores(self, lightness_work: torch.Tensor) -> list[float]: ...
@@ -31,14 +41,6 @@ class FrameColourer(Protocol):
     def predict_ab(self, lightness_work: torch.Tensor, reference: int, candidate) -> torch.Tensor: ...
     def colour_kept(self, confidence: torch.Tensor) -> list[float]: ...
     def merge(self, lightness: torch.Tensor, lightness_work: torch.Tensor, ab_work: torch.Tensor) -> torch.Tensor: ...
-
-
-@dataclass(frozen=True)
-class ReferencePin:
-    """Use reference ``index`` from ``seconds`` on (until the next pin)."""
-
-    seconds: float
-    index: int
 
 
 @dataclass
@@ -50,16 +52,30 @@ class ClipState:
     pin: int | None = None  # the pinned reference in force
     reference: int = 0  # the reference colouring the current shot
     cdc: metrics.CdcAccumulator = field(default_factory=metrics.CdcAccumulator)
+    judge: ReferenceJudge = field(default_factory=ReferenceJudge)  # choosing the shot's reference
 
 
-def pinned_reference(pins: Sequence[ReferencePin], seconds: float) -> int:
-    """The reference pinned for a frame at ``seconds``: the last pin at or before it (else the first pin)."""
-    ordered = sorted(pins, key=lambda pin: pin.seconds)
-    chosen = ordered[0].index
-    for pin in ordered:
-        if pin.seconds <= seconds:
-            chosen = pin.index
-    return chosen
+def _detect(
+    detector: temporal.CutDetector,
+    lightness_work: np.ndarray,
+    seconds: Sequence[float] | None,
+    pins: Sequence[ReferencePin],
+    current_pin: int | None,
+    first_frame: int,
+) -> tuple[list[int | None], int | None, list[np.ndarray | None]]:
+    """:func:`shot_starts`, plus each frame's signature (None for a blank frame or a held flash)."""
+    starts: list[int | None] = []
+    signatures: list[np.ndarray | None] = []
+    for i, frame in enumerate(lightness_work):
+        cut = detector.update(frame)
+        signatures.append(detector.signature if detector.compared else None)
+        pin = pin_at(pins, seconds[i] if seconds is not None else None, first_frame + i, cut, current_pin)
+        if cut or pin != current_pin:
+            starts.append(-1 if pin is None else pin)
+        else:
+            starts.append(None)
+        current_pin = pin
+    return starts, current_pin, signatures
 
 
 def shot_starts(
@@ -68,21 +84,16 @@ def shot_starts(
     seconds: Sequence[float] | None,
     pins: Sequence[ReferencePin],
     current_pin: int | None,
+    first_frame: int = 0,
 ) -> tuple[list[int | None], int | None]:
     """For each frame of a batch: None, or the pinned reference index (-1 if unpinned) where a shot starts.
 
-    A shot starts at a detected scene cut, and where the time passes a pin (a new pinned
-    reference). Returns the per-frame markers and the pin in force after the batch.
+    A shot starts at a detected scene cut, and where a pin changes the reference (pins snap to
+    cuts a few frames away: :mod:`vidcolor.pins`). ``seconds`` are the frames' times and
+    ``first_frame`` the number of the batch's first frame (for pins placed by frame number).
+    Returns the per-frame markers and the pin in force after the batch.
     """
-    starts: list[int | None] = []
-    for i, frame in enumerate(lightness_work):
-        cut = detector.update(frame)
-        pin = pinned_reference(pins, seconds[i]) if pins and seconds is not None else None
-        if cut or pin != current_pin:
-            starts.append(-1 if pin is None else pin)
-        else:
-            starts.append(None)
-        current_pin = pin
+    starts, current_pin, _ = _detect(detector, lightness_work, seconds, pins, current_pin, first_frame)
     return starts, current_pin
 
 
@@ -91,30 +102,56 @@ def lightness_batch(gray: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(gray_to_lightness_numpy(gray)).unsqueeze(1)
 
 
-def _start_shot(colorizer: FrameColourer, first_frame_work: torch.Tensor, marker: int) -> tuple[int, float]:
-    """The reference for a shot starting with this frame (``marker``: pinned index, or -1) and its match."""
-    scores = colorizer.reference_scores(first_frame_work)
-    index = marker if marker >= 0 else max(range(len(scores)), key=scores.__getitem__)
-    return index, scores[index]
+def _scores(colorizer: FrameColourer, frame_work: torch.Tensor) -> tuple[list[float], list[float]]:
+    """One frame ``(1, 1, h, w)``: each reference's combined score and its feature match."""
+    matches = colorizer.reference_scores(frame_work)
+    confidences = [float(colorizer.flow_candidate(frame_work, r)[1].mean()) for r in range(len(matches))]
+    return combined_scores(matches, confidences), matches
+
+
+def _choose_references(
+    colorizer: FrameColourer, lightness_work: torch.Tensor, starts: list[int | None],
+    signatures: list[np.ndarray | None], state: ClipState, report: RunReport,
+) -> list[int]:
+    """The reference of each frame of a batch (see :mod:`vidcolor.judge`); shots and switches go in the report."""
+    choose = len(colorizer.references) > 1
+    references = []
+    for i, marker in enumerate(starts):
+        frame_work = lightness_work[i : i + 1]
+        if marker is not None:
+            if marker < 0 and choose:
+                scores, matches = _scores(colorizer, frame_work)
+                state.reference = state.judge.start(scores, matches)
+                match = matches[state.reference]
+            else:  # pinned (or a single reference): nothing to choose
+                state.reference = max(marker, 0)
+                state.judge.close()
+                match = colorizer.reference_scores(frame_work)[state.reference]
+            report.shots.append(Shot(report.frames + i, state.reference, match))
+        elif state.judge.wants(signatures[i]):
+            scores, matches = _scores(colorizer, frame_work)
+            switch = state.judge.judge(scores, matches, state.reference, signatures[i])
+            if switch is not None:
+                state.reference = switch
+                report.shots.append(Shot(report.frames + i, switch, state.judge.match, cut=False))
+            report.shots[-1].match = state.judge.match
+        references.append(state.reference)
+    return references
 
 
 def _predict_runs(
-    colorizer: FrameColourer, lightness_work: torch.Tensor, starts: list[int | None], state: ClipState,
-    report: RunReport,
+    colorizer: FrameColourer, lightness_work: torch.Tensor, references: list[int], report: RunReport
 ) -> torch.Tensor:
     """ab ``(b, 2, h, w)`` for a batch: each run of frames that shares a reference in one model call."""
-    bounds = [i for i, start in enumerate(starts) if start is not None and i > 0] + [len(starts)]
+    bounds = [i for i in range(1, len(references)) if references[i] != references[i - 1]] + [len(references)]
     ab_parts, begin = [], 0
     for end in bounds:
-        marker = starts[begin]
-        if marker is not None:
-            state.reference, match = _start_shot(colorizer, lightness_work[begin : begin + 1], marker)
-            report.shots.append(Shot(report.frames + begin, state.reference, match))
+        reference = references[begin]
         started = time.perf_counter()
-        candidate = colorizer.flow_candidate(lightness_work[begin:end], state.reference)
+        candidate = colorizer.flow_candidate(lightness_work[begin:end], reference)
         report.timed("flow candidate", started)
         started = time.perf_counter()
-        ab_parts.append(colorizer.predict_ab(lightness_work[begin:end], state.reference, candidate))
+        ab_parts.append(colorizer.predict_ab(lightness_work[begin:end], reference, candidate))
         report.colour_kept.extend(colorizer.colour_kept(candidate[1]))
         report.timed("network", started)
         begin = end
@@ -150,13 +187,15 @@ def colorize_batches(
     """Colourise consecutive batches of one clip: ``(lightness, seconds)`` -> RGB uint8 ``(b, H, W, 3)``.
 
     ``lightness`` is CIE L ``(b, 1, H, W)``; ``seconds`` the frames' presentation times (needed
-    only with ``pins``). Each shot (split at scene cuts and pin times) is coloured from its
-    pinned reference, or else the one that matches its first frame best. The temporal state
+    only with pins placed by time). Each shot (split at scene cuts and pins) is coloured from its
+    pinned reference, or else the one that fits its first frames best (:mod:`vidcolor.judge`:
+    it may switch once in the shot's first frames, and again after a dissolve). The temporal state
     (cut detection, flow smoothing) is carried across batches, so the result does not depend on
     the batch size. ``measure_cdc`` fills ``report.cdc`` (it costs a histogram per output frame).
     ``state`` is the state to start from (e.g. a resumed run's, with its ``report``), updated
     after each batch.
     """
+    check_pins(pins)
     state = state if state is not None else ClipState()
     report = report if report is not None else RunReport()
     for lightness, seconds in batches:
@@ -165,9 +204,12 @@ def colorize_batches(
         l_np = lightness_work[:, 0].cpu().numpy()
         report.timed("downsample", started)
         started = time.perf_counter()
-        starts, state.pin = shot_starts(state.detector, l_np, seconds, pins, state.pin)
+        starts, state.pin, signatures = _detect(state.detector, l_np, seconds, pins, state.pin, report.frames)
         report.timed("cut detection", started)
-        ab = _predict_runs(colorizer, lightness_work, starts, state, report)
+        started = time.perf_counter()
+        references = _choose_references(colorizer, lightness_work, starts, signatures, state, report)
+        report.timed("reference choice", started)
+        ab = _predict_runs(colorizer, lightness_work, references, report)
         started = time.perf_counter()
         smoothed = _smooth(state.smoother, l_np, ab, starts, smooth, report)
         report.frames += len(smoothed)
@@ -236,15 +278,15 @@ def _to_arrays(value):
 
 def save_state(state: ClipState, report: RunReport) -> bytes:
     """The state and the per-frame part of the report so far, as bytes."""
-    detector, smoother = state.detector, state.smoother
+    smoother = state.smoother
     saved = _to_tensors({
-        "detector": {"signature": detector.signature, "recent_scores": detector.recent_scores,
-                     "frames_in_shot": detector.frames_in_shot},
+        "detector": state.detector.state_dict(),
         "smoother": {"lightness": smoother.lightness, "ab": smoother.ab},
         "pin": state.pin,
         "reference": state.reference,
+        "judge": state.judge.state_dict(),
         "cdc": state.cdc.state_dict(),
-        "report": {"frames": report.frames, "shots": [[s.start, s.reference, s.match] for s in report.shots],
+        "report": {"frames": report.frames, "shots": [[s.start, s.reference, s.match, s.cut] for s in report.shots],
                    "chroma_energy": report.chroma_energy, "flicker": report.flicker,
                    "colour_kept": report.colour_kept, "cdc": report.cdc},
     })
@@ -256,11 +298,14 @@ def save_state(state: ClipState, report: RunReport) -> bytes:
 def load_state(data: bytes) -> tuple[ClipState, RunReport]:
     """The inverse of :func:`save_state`."""
     saved = _to_arrays(torch.load(io.BytesIO(data), map_location="cpu", weights_only=True))
+    # A state saved by a vidcolor before the film-proof detector (no "earlier") restarts detection.
+    detector = saved["detector"]
     state = ClipState(
-        detector=temporal.CutDetector(**saved["detector"]),
+        detector=temporal.CutDetector(**detector) if "earlier" in detector else temporal.CutDetector(),
         smoother=temporal.Smoother(**saved["smoother"]),
         pin=saved["pin"],
         reference=saved["reference"],
+        judge=ReferenceJudge(**saved.get("judge", {})),
     )
     state.cdc.load_state_dict(saved["cdc"])
     past = saved["report"]

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import defaults, flow
+from . import defaults, flow, photo
 from .clip import colorize_stream
 from .color import (
     denormalize_ab,
@@ -39,7 +39,7 @@ from .color import (
     rgb_to_lab,
     to_gray_batch,
 )
-from .errors import ReferenceWarning, VidcolorError
+from .errors import ReferenceWarning, TooLargeError, VidcolorError, megapixels
 from .guided import guided_coefficients_hwc, guided_upsample, guided_upsample_lab_hwc
 from .models import Generator, ModelNotFoundError, ReferenceFeatures, load_model, match_score
 
@@ -59,8 +59,21 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
 
 
 def working_shape(height: int, width: int, work_size: int) -> tuple[int, int]:
-    """Scale so the short side is ``work_size``; both sides rounded to multiples of 8."""
-    scale = work_size / min(height, width)
+    """Scale so the short side is ``work_size``; both sides rounded to multiples of 8.
+
+    A picture more than ``MAX_WORK_ASPECT`` times as long as it is short is scaled so its long
+    side is that many times ``work_size`` instead (its short side at least ``MIN_WORK_SIZE``), so
+    that the network's memory is bounded by the work size whatever the picture's shape (a 16:1
+    panorama at work size 1024 would take ~8 GB). Beyond ``MAX_ASPECT_RATIO`` it is refused.
+    """
+    short, long = min(height, width), max(height, width)
+    if long > defaults.MAX_ASPECT_RATIO * short:
+        raise VidcolorError(
+            f"the picture is {width}x{height} pixels: more than {defaults.MAX_ASPECT_RATIO} times as wide "
+            "as high (or high as wide) is not supported"
+        )
+    scale = min(work_size / short, defaults.MAX_WORK_ASPECT * work_size / long)
+    scale = max(scale, defaults.MIN_WORK_SIZE / short)
     return max(8, round(height * scale / 8) * 8), max(8, round(width * scale / 8) * 8)
 
 
@@ -327,17 +340,28 @@ class Colorizer:
         lightness = gray_to_lightness(to_gray_batch(frames)).unsqueeze(1)
         return self.colorize_lightness(lightness, reference).cpu().numpy()
 
-    def colorize_photo(self, image, reference=None) -> np.ndarray:
+    def colorize_photo(self, image, reference=None, *, max_pixels: int = defaults.MAX_PHOTO_PIXELS) -> np.ndarray:
         """One photo (gray or colour, numpy) -> RGB uint8 ``(h, w, 3)``; optionally set the reference first.
 
-        With several references set, the best-matching one is used.
+        With several references set, the best-matching one is used. A photo of more than
+        ``max_pixels`` is refused (:class:`TooLargeError`). The full-resolution steps run in
+        strips of rows on the CPU (:mod:`vidcolor.photo`): besides the photo and the result, the
+        memory taken grows with the work size, not with the photo.
         """
         if reference is not None:
             self.set_reference(reference)
-        lightness = gray_to_lightness(to_gray_batch(image)).unsqueeze(1)
-        lightness_work = self.working_lightness(lightness)
+        image = photo.photo_array(image)
+        height, width = image.shape[:2]
+        if height * width > max_pixels:
+            raise TooLargeError(
+                f"the photo is {width}x{height} pixels ({megapixels(height * width)} Mpixel), more than the "
+                f"{megapixels(max_pixels)} Mpixel accepted"
+            )
+        size = working_shape(height, width, self.work_size)
+        lightness_work = photo.working_lightness(image, size).to(self.device)
         ab_work = self.predict_ab(lightness_work, self.choose_reference(lightness_work))
-        return self.merge(lightness, lightness_work, ab_work)[0].cpu().numpy()
+        return photo.merge(image, lightness_work[0, 0].cpu().numpy(),
+                           ab_work[0].permute(1, 2, 0).float().cpu().contiguous().numpy())
 
     def stream(self, frames, batch_size: int = defaults.BATCH_SIZE, smooth: bool = True):
         """Colourise an iterator of frames lazily, carrying the temporal state: RGB uint8 ``(h, w, 3)`` out.

@@ -31,7 +31,26 @@ SEGMENT_SECONDS = 30.0
 
 # Still-image files read and written as photos and references.
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".bmp")
+# Video files picked up from a folder (training data, a batch's input folder).
+VIDEO_SUFFIXES = (".mp4", ".mkv", ".mov", ".avi", ".webm", ".m4v", ".ts", ".mpg", ".mpeg")
+
+# Largest inputs accepted, so that memory is bounded by design: a file declaring more (a
+# "decompression bomb": 600 KB of PNG that decode to 24000x24000) is refused from its header,
+# before it is decoded. The command line raises both with --max-megapixels.
+# Photos and references: ~100-Mpixel cameras and scans pass (a Fujifilm GFX100 takes 101.8 Mpixel).
+MAX_PHOTO_PIXELS = 120_000_000
+MAX_VIDEO_PIXELS = 7680 * 4320  # video frames: 8K UHD
+# Colour is predicted at most this many times the work size along the long side: a panorama wider
+# than 4:1 gets a smaller working size instead of a network run that grows with its width.
+MAX_WORK_ASPECT = 4
+# Pictures more than this many times as wide as high (or high as wide) are refused.
+MAX_ASPECT_RATIO = 64
 
 # The web demo: the longest clip it accepts, in seconds, and the work sizes its slider allows.
 DEMO_MAX_SECONDS = 60.0
 DEMO_WORK_SIZE_RANGE = (64, 1024)
+# Its other limits: the largest upload, the longest a job may run (a clip is stopped there) and
+# how many jobs may wait in line behind the running one. Pixels are limited as above.
+DEMO_MAX_UPLOAD_MB = 200
+DEMO_MAX_JOB_SECONDS = 600.0
+DEMO_QUEUE_SIZE = 32

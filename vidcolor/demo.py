@@ -24,18 +24,18 @@ import contextlib
 import contextvars
 import html
 import shutil
-import sys
 import tempfile
 import threading
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from .colorizer import Colorizer
-from .errors import ReferenceWarning, VidcolorError
+from .errors import ReferenceWarning, VidcolorError, megapixels
 from .example import to_gray_rgb, write_example_input
 from .images import is_image_path, read_image, write_image
 from . import defaults
@@ -61,8 +61,10 @@ is kept) and a reference, or start from one of the examples below.
 """
 
 OUTRO = """\
-Jobs run one at a time: while someone else's is running, yours waits in the queue. For long films
-use the command line: `vidcolor film.mp4 --reference still.jpg`.
+Jobs run one at a time: while someone else's is running, yours waits in the queue. Limits: uploads
+of up to {upload} MB, photos of up to {photo} Mpixel, clips of up to {seconds:g} s and {video} Mpixel
+a frame (8K); a clip still colouring after {minutes:g} minutes is stopped. For long films use the
+command line: `vidcolor film.mp4 --reference still.jpg`.
 """
 
 
@@ -157,11 +159,12 @@ def clip_seconds(info: VideoInfo) -> float | None:
     return None
 
 
-def progress_reporter(progress: gr.Progress, total: int | None):
+def progress_reporter(progress: gr.Progress, total: int | None, check: Callable[[], None] | None = None):
     """An ``on_frames`` callback for :func:`colorize_video` that moves the page's progress bar.
 
     The pipeline calls it from its encoder thread, where Gradio's per-event context (which
     ``gr.Progress`` needs to find the page) is not set, so it runs in a copy of the caller's.
+    ``check`` runs after each batch too: what it raises stops the run (the output is discarded).
     """
     context = contextvars.copy_context()
     done = 0
@@ -170,6 +173,8 @@ def progress_reporter(progress: gr.Progress, total: int | None):
         nonlocal done
         done += count
         context.run(progress, (done, total), desc="Colouring frames", unit="frames")
+        if check is not None:
+            check()
 
     return on_frames
 
@@ -202,13 +207,20 @@ class DemoApp:
     """The demo's handlers around one loaded :class:`Colorizer`; :meth:`blocks` lays out the page.
 
     ``work_size`` and ``smooth`` are the settings' initial values; clips longer than
-    ``max_seconds`` are refused.
+    ``max_seconds`` are refused, and a clip still colouring ``max_job_seconds`` after it started
+    is stopped. Photos over ``defaults.MAX_PHOTO_PIXELS`` and videos over
+    ``defaults.MAX_VIDEO_PIXELS`` a frame are refused by the library's readers; :meth:`serve`
+    limits uploads to ``max_upload_mb``.
     """
 
     def __init__(self, colorizer: Colorizer, *, max_seconds: float = defaults.DEMO_MAX_SECONDS,
-                 work_size: int = defaults.WORK_SIZE, smooth: bool = True, batch_size: int = defaults.BATCH_SIZE):
+                 work_size: int = defaults.WORK_SIZE, smooth: bool = True, batch_size: int = defaults.BATCH_SIZE,
+                 max_job_seconds: float = defaults.DEMO_MAX_JOB_SECONDS,
+                 max_upload_mb: float = defaults.DEMO_MAX_UPLOAD_MB):
         self.colorizer = colorizer
         self.max_seconds = max_seconds
+        self.max_job_seconds = max_job_seconds
+        self.max_upload_mb = max_upload_mb
         self.work_size = work_size
         self.smooth = smooth
         self.batch_size = batch_size
@@ -218,6 +230,19 @@ class DemoApp:
         self._files = tempfile.TemporaryDirectory(prefix="vidcolor-demo-")  # removed with the app
         self.folder = Path(self._files.name)
         (self.folder / "jobs").mkdir()
+
+    def _time_limit(self, upload: Upload) -> Callable[[], None]:
+        """A check that raises once this job has run for ``max_job_seconds`` (from now)."""
+        ends = time.monotonic() + self.max_job_seconds
+
+        def check() -> None:
+            if time.monotonic() > ends:
+                raise VidcolorError(
+                    f"{upload.name}: stopped after {self.max_job_seconds:g} s, the longest a job may run here. "
+                    "Trim it, or colour it with the command line."
+                )
+
+        return check
 
     def _job_folder(self) -> Path:
         """A new folder for one job's files; those of jobs older than KEEP_SECONDS are removed."""
@@ -287,11 +312,11 @@ class DemoApp:
                 output = self._job_folder() / f"{Path(clip_upload.name).stem}_color.mp4"
                 options = VideoOptions(batch_size=self.batch_size, smooth=bool(smooth))
                 colorize_video(clip_upload.path, output, self.colorizer, options,
-                               on_frames=progress_reporter(progress, total))
+                               on_frames=progress_reporter(progress, total, self._time_limit(clip_upload)))
         return str(output)
 
     def blocks(self) -> gr.Blocks:
-        """The page, with the queue set up: ``app.blocks().launch()``."""
+        """The page, with the queue set up (serve it with :meth:`serve`, which adds the upload limit)."""
         photo_examples, clip_examples = write_examples(self.folder / "examples")
         # analytics off: the demo should not phone home for its visitors.
         with gr.Blocks(title="vidcolor: colour photos and film clips", analytics_enabled=False,
@@ -339,7 +364,10 @@ class DemoApp:
                     full_colour = gr.Checkbox(value=not self.colorizer.hedge, label="Full colour",
                                               info="Keep full colour where the reference does not show the scene "
                                               "(by default it is muted there rather than guessed)")
-            gr.Markdown(OUTRO)
+            gr.Markdown(OUTRO.format(
+                upload=f"{self.max_upload_mb:g}", photo=megapixels(defaults.MAX_PHOTO_PIXELS), seconds=self.max_seconds,
+                video=megapixels(defaults.MAX_VIDEO_PIXELS), minutes=self.max_job_seconds / 60,
+            ))
 
             # preprocess=False: the handlers read the uploads with the library's readers, so a bad
             # file gets the library's message rather than a generic error from Gradio's decoders.
@@ -351,9 +379,19 @@ class DemoApp:
                 self.colorize_clip, [clip, clip_reference, clip_reference_2, work_size, smooth, full_colour], clip_output,
                 api_name="colorize_clip", concurrency_id="model", preprocess=False,
             )
-        # Both tabs' jobs share the "model" slot: one job at a time, the others wait in line.
-        demo.queue(default_concurrency_limit=1, max_size=32)
+        # Both tabs' jobs share the "model" slot: one job at a time, the others wait in line (a
+        # visitor beyond DEMO_QUEUE_SIZE is told the queue is full).
+        demo.queue(default_concurrency_limit=1, max_size=defaults.DEMO_QUEUE_SIZE)
         return demo
+
+    def serve(self, **launch_options) -> gr.Blocks:
+        """Build the page and serve it, uploads limited to ``max_upload_mb``; returns the Blocks.
+
+        ``launch_options`` are Gradio's (``server_port``, ``share``, ``prevent_thread_lock``...).
+        """
+        blocks = self.blocks()
+        blocks.launch(max_file_size=f"{self.max_upload_mb:g}mb", **launch_options)
+        return blocks
 
 
 def launch(model: str | Path | None = None, *, device: str = "auto", port: int | None = None, share: bool = False,
@@ -371,7 +409,7 @@ def launch(model: str | Path | None = None, *, device: str = "auto", port: int |
     colorizer = Colorizer.from_pretrained(model, device=device, work_size=work_size, hedge=hedge)
     app = DemoApp(colorizer, max_seconds=max_seconds, work_size=work_size, smooth=smooth, batch_size=batch_size)
     try:
-        app.blocks().launch(server_port=port, share=share)
+        app.serve(server_port=port, share=share)
     except OSError as exc:  # no free port
         raise VidcolorError(f"port {port} is taken; choose another with --port" if port else str(exc)) from exc
 

@@ -6,6 +6,12 @@ frame K frames after it (the far-reference protocol; the evaluated frames stay t
 The model runs exactly as the CLI runs it (same Colorizer defaults, temporal smoothing on).
 The reference frame itself is left out of the scores when it lies among the evaluated frames:
 every method (flow especially) reproduces it exactly, which says nothing.
+
+Cross-image protocol: a source written ``SOURCE=REFERENCE`` takes its reference from another
+image, or from the first content frame of another clip (a similar scene, never the same shot).
+``--encoded`` scores what a user receives by default: every method's frames (baselines too) go
+through x264 at crf 18 in 4:2:0 before they are compared; without it the frames are scored as
+coloured (what ``--crf 0 --pix-fmt yuv444p`` writes).
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -28,7 +35,7 @@ from .images import read_image
 from .clip import colorize_batches
 
 METHODS = ("model", "gray", "palette", "flow")
-METRICS = ("psnr", "ssim", "ciede2000", "colourfulness_ratio", "cdc")
+METRICS = ("psnr", "ssim", "ciede2000", "colourfulness_ratio", "cdc", "warp_error")
 
 
 def read_clip(source: Path, count: int) -> list[np.ndarray]:
@@ -62,20 +69,48 @@ def to_lab(rgb_uint8: np.ndarray) -> np.ndarray:
     return rgb_uint8_to_lab(torch.from_numpy(rgb_uint8)[None])[0].permute(1, 2, 0).numpy()
 
 
-def evaluate_clip(
-    source: Path, colorizer: Colorizer, frames: int, ref_offset: int, batch_size: int, smooth: bool = True
-) -> dict:
-    """Scores of every method on one clip: ``{method: {metric: value}}`` plus bookkeeping."""
-    clip = read_clip(source, frames + ref_offset + 200)
-    if not clip:
-        raise VidcolorError(f"{source}: no frames")
+def _reference_of(source: Path, clip: list[np.ndarray], ref_offset: int, other: Path | None) -> tuple[np.ndarray, int]:
+    """The reference (RGB uint8) and its frame index in the evaluated clip (-1: from another source)."""
+    if other is not None:
+        if not other.exists():
+            raise VidcolorError(f"{other}: no such file or folder")
+        if other.is_file() and other.suffix.lower() in IMAGE_SUFFIXES:
+            return read_image(other), -1
+        frames = read_clip(other, ref_offset + 200)
+        return frames[first_content_frame(to_lab(rgb) for rgb in frames) + ref_offset], -1
     # Lab only of the frames used (converted lazily while looking for content): float Lab of
     # every frame read made the peak 9.9 GB instead of 4.5 for a 720p clip with --ref-offset 160.
     ref_index = first_content_frame(to_lab(rgb) for rgb in clip) + ref_offset
     if ref_index >= len(clip):
         raise VidcolorError(f"{source}: the reference frame {ref_index} is past the end of the clip")
+    return clip[ref_index], ref_index
+
+
+def through_encoder(frames_rgb: list[np.ndarray], folder: Path) -> list[np.ndarray]:
+    """The frames as a user receives them by default: x264, crf 18, preset medium, 4:2:0, decoded again."""
+    from .media import EncoderOptions, read_rgb_frames, write_clip
+
+    path = write_clip(folder / "encoded.mp4", frames_rgb, 25, options=EncoderOptions())
+    decoded = [rgb for _, rgb in read_rgb_frames(path)]
+    path.unlink()
+    return decoded
+
+
+def evaluate_clip(
+    source: Path, colorizer: Colorizer, frames: int, ref_offset: int, batch_size: int, smooth: bool = True,
+    reference: Path | None = None, encoded: bool = False,
+) -> dict:
+    """Scores of every method on one clip: ``{method: {metric: value}}`` plus bookkeeping.
+
+    ``reference``: take the reference from this image or clip (cross-image protocol) instead of
+    the clip itself. ``encoded``: score every method's frames after the default encoding.
+    """
+    clip = read_clip(source, frames + ref_offset + 200 if reference is None else frames)
+    if not clip:
+        raise VidcolorError(f"{source}: no frames")
+    reference_rgb, ref_index = _reference_of(source, clip, ref_offset, reference)
+    reference_lab = to_lab(reference_rgb)
     ground_truth, evaluated_labs = clip[:frames], [to_lab(rgb) for rgb in clip[:frames]]
-    reference_rgb, reference_lab = clip[ref_index], to_lab(clip[ref_index])
     del clip  # the frames past the evaluated ones (up to ~200 + the offset) are not needed
     scored = [i for i in range(len(ground_truth)) if i != ref_index]
 
@@ -92,13 +127,19 @@ def evaluate_clip(
         "palette": [baselines.lab_to_rgb_uint8(lab[..., 0], baselines.palette_ab(lab[..., 0], reference_lab)) for lab in evaluated_labs],
         "flow": [baselines.lab_to_rgb_uint8(lab[..., 0], baselines.flow_ab(lab[..., 0], reference_lab)) for lab in evaluated_labs],
     }
-    result = {"source": str(source), "frames": len(ground_truth), "reference_frame": ref_index}
+    if encoded:
+        with tempfile.TemporaryDirectory() as folder:
+            outputs = {method: through_encoder(frames_rgb, Path(folder)) for method, frames_rgb in outputs.items()}
+    result = {"source": str(source), "reference": str(reference) if reference else None,
+              "frames": len(ground_truth), "reference_frame": ref_index}
     for method, frames_rgb in outputs.items():
         scores = metrics.clip_metrics([frames_rgb[i] for i in scored], [ground_truth[i] for i in scored])
-        # CDC is a property of the sequence: measure it on all evaluated frames.
+        # CDC and the warping error are properties of the sequence: measured on all evaluated frames.
         scores["cdc"] = metrics.cdc(frames_rgb)
+        scores["warp_error"] = metrics.chroma_warp_error(frames_rgb, ground_truth)
         result[method] = {k: scores[k] for k in METRICS}
     result["cdc_ground_truth"] = metrics.cdc(ground_truth)
+    result["warp_error_ground_truth"] = metrics.chroma_warp_error(ground_truth, ground_truth)
     return result
 
 
@@ -110,7 +151,8 @@ def summarise(results: list[dict]) -> dict:
 
 
 def format_table(results: list[dict], mean: dict) -> str:
-    header = f"{'clip':28s} {'method':8s} " + " ".join(f"{m:>10s}" for m in ("PSNR", "SSIM", "dE2000", "colourful", "CDC"))
+    header = f"{'clip':28s} {'method':8s} " + " ".join(
+        f"{m:>10s}" for m in ("PSNR", "SSIM", "dE2000", "colourful", "CDC", "warp err"))
     lines = [header, "-" * len(header)]
     for name, scores in [(Path(r["source"]).stem, r) for r in results] + [("MEAN", mean)]:
         for method in METHODS:
@@ -123,7 +165,8 @@ def format_table(results: list[dict], mean: dict) -> str:
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="vidcolor evaluate", description=__doc__.splitlines()[0])
-    parser.add_argument("sources", nargs="+", help="colour videos or folders of colour frames")
+    parser.add_argument("sources", nargs="+", help="colour videos or folders of colour frames; SOURCE=REFERENCE "
+                        "takes the reference from another image or clip (the cross-image protocol)")
     parser.add_argument("--checkpoint", default=None, help="model name or checkpoint (default: the shipped model)")
     parser.add_argument("--frames", type=int, default=60, help="evaluated frames per clip (default 60)")
     parser.add_argument("--ref-offset", type=int, default=0, help="reference K frames after the first content frame")
@@ -131,21 +174,26 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--temporal", choices=["flow", "off"], default="flow", help="the model's chroma smoothing")
     parser.add_argument("--full-colour", action="store_true", help="the model without its chroma hedge")
+    parser.add_argument("--encoded", action="store_true",
+                        help="score what a user receives by default: every method through x264 crf 18 4:2:0")
     parser.add_argument("--json", default="evaluation.json", help="where to write the results (default evaluation.json)")
     args = parser.parse_args(argv)
 
     colorizer = Colorizer.from_pretrained(args.checkpoint, device=args.device, hedge=not args.full_colour)
     results = []
-    for source in map(Path, args.sources):
+    for value in args.sources:
+        source_text, _, reference_text = value.partition("=")
+        source = Path(source_text)
         if not source.exists():
             raise VidcolorError(f"{source}: no such file or folder")
-        results.append(
-            evaluate_clip(source, colorizer, args.frames, args.ref_offset, args.batch_size, args.temporal == "flow")
-        )
+        results.append(evaluate_clip(
+            source, colorizer, args.frames, args.ref_offset, args.batch_size, args.temporal == "flow",
+            reference=Path(reference_text) if reference_text else None, encoded=args.encoded,
+        ))
     mean = summarise(results)
     print(format_table(results, mean))
     payload = {"checkpoint": args.checkpoint or "default", "ref_offset": args.ref_offset, "frames": args.frames,
-               "temporal": args.temporal, "full_colour": args.full_colour,
+               "temporal": args.temporal, "full_colour": args.full_colour, "encoded": args.encoded,
                "clips": results, "mean": mean}
     Path(args.json).write_text(json.dumps(payload, indent=2, default=lambda x: None if math.isnan(x) else x))
     print(f"wrote {args.json}")

@@ -6,6 +6,9 @@ decoded from video; a clip is a sequence of such frames, all of the same size.
 - :func:`psnr`, :func:`ssim`, :func:`mean_ciede2000`: fidelity of one frame to its ground truth.
 - :func:`colourfulness`: Hasler & Suesstrunk colourfulness of one frame (washed-out check).
 - :func:`cdc`: colour distribution consistency of a clip (temporal flicker), lower is better.
+  It is dominated by lightness: a colourless output scores about like the truth.
+- :func:`chroma_warp_error`: chroma flicker that tells outputs apart: each frame's ab carried
+  along the ground truth's motion to the next frame, against that frame's ab.
 - :func:`clip_metrics`: all of the above for a colourised clip against its ground truth.
 """
 
@@ -13,9 +16,12 @@ from __future__ import annotations
 
 from typing import Sequence
 
+import cv2
 import numpy as np
 from skimage.color import deltaE_ciede2000, rgb2lab
 from skimage.metrics import structural_similarity
+
+from . import flow
 
 # Frame offsets compared by CDC, each weighted equally.
 CDC_OFFSETS = (1, 2, 4)
@@ -212,3 +218,36 @@ def clip_metrics(
         "cdc": cdc(outputs),
         "cdc_ground_truth": cdc(ground_truth),
     }
+
+
+def _lab_at(rgb_uint8: np.ndarray, short_side: int) -> np.ndarray:
+    """CIE Lab ``(h, w, 3)`` float32 of an RGB uint8 frame, scaled so its short side is ``short_side``."""
+    h, w = rgb_uint8.shape[:2]
+    scale = min(1.0, short_side / min(h, w))
+    small = cv2.resize(rgb_uint8, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
+    return cv2.cvtColor(small.astype(np.float32) / 255.0, cv2.COLOR_RGB2Lab)
+
+
+def chroma_warp_error(
+    outputs: Sequence[np.ndarray], ground_truth: Sequence[np.ndarray], short_side: int = 256,
+    min_confidence: float = 0.5,
+) -> float:
+    """Chroma temporal warping error of a clip (Lab units; lower = steadier colour on moving things).
+
+    For each pair of frames ``t, t + 1``: the output's ab at ``t`` is carried along the ground
+    truth's optical flow (DIS, from the truth's lightness, so every output is judged on the same
+    motion) onto ``t + 1`` and compared with the output's ab at ``t + 1`` (Euclidean distance),
+    over the pixels the flow tracks (photometric confidence above ``min_confidence``). Frames are
+    scaled to ``short_side`` first. Run it on the ground truth itself for the natural level.
+    """
+    if len(outputs) != len(ground_truth):
+        raise ValueError(f"{len(outputs)} outputs but {len(ground_truth)} ground-truth frames")
+    errors = []
+    truth_lab = [_lab_at(frame, short_side) for frame in ground_truth]
+    output_ab = [_lab_at(frame, short_side)[..., 1:] for frame in outputs]
+    for t in range(len(outputs) - 1):
+        warped_ab, confidence = flow.propagate(truth_lab[t + 1][..., 0], truth_lab[t][..., 0], output_ab[t])
+        tracked = confidence > min_confidence
+        if tracked.any():
+            errors.append(float(np.linalg.norm(warped_ab - output_ab[t + 1], axis=-1)[tracked].mean()))
+    return float(np.mean(errors)) if errors else 0.0

@@ -18,13 +18,18 @@ MUTED_BELOW = 0.5
 
 @dataclass
 class Shot:
-    """One shot of the output: its first frame, the reference it was coloured from and how well
-    that reference matched the shot's first frame (mean best cosine similarity of the matching
-    features, about 0.5 for an unrelated image and 0.9 for the same scene)."""
+    """A run of frames coloured from one reference: its first frame, the reference, and how well
+    that reference matched the frames it was judged on (mean best cosine similarity of the
+    matching features, about 0.5 for an unrelated image and 0.9 for the same scene).
+
+    ``cut``: the run starts a shot (a scene cut, a pin or the first frame); False where the
+    reference changed within a shot (:mod:`vidcolor.judge`), without a cut.
+    """
 
     start: int
     reference: int
     match: float | None = None
+    cut: bool = True
 
 
 @dataclass
@@ -57,7 +62,7 @@ class RunReport:
 
     @property
     def scene_cuts(self) -> list[int]:
-        return [shot.start for shot in self.shots[1:]]
+        return [shot.start for shot in self.shots[1:] if shot.cut]
 
     @property
     def muted_frames(self) -> int:
@@ -77,8 +82,10 @@ class RunReport:
             match = f" (match {shot.match:.2f})" if shot.match is not None else ""
             muted = sum(kept < MUTED_BELOW for kept in self.colour_kept[shot.start : shot.start + count])
             muted_text = f", {muted} muted" if muted else ""
-            lines.append(f"  frames {shot.start}-{shot.start + count - 1}: {name}{match}{muted_text}")
-        head = f"{len(self.shots)} shot{'s' if len(self.shots) != 1 else ''}"
+            switch = "" if shot.cut else ", switched to within the shot"
+            lines.append(f"  frames {shot.start}-{shot.start + count - 1}: {name}{match}{switch}{muted_text}")
+        shots = sum(shot.cut for shot in self.shots)
+        head = f"{shots} shot{'s' if shots != 1 else ''}"
         if self.muted_frames:
             head += (f"; {self.muted_frames} of {self.frames} frames came out muted (nearly gray) because"
                      " the reference does not show what they show")
@@ -88,7 +95,7 @@ class RunReport:
         return {
             "frames": self.frames,
             "resumed_frames": self.resumed_frames,
-            "shots": [{"start": s.start, "reference": s.reference, "match": s.match} for s in self.shots],
+            "shots": [{"start": s.start, "reference": s.reference, "match": s.match, "cut": s.cut} for s in self.shots],
             "scene_cuts": self.scene_cuts,
             "muted_frames": self.muted_frames,
             "cdc": self.cdc,

@@ -13,6 +13,7 @@ defined here, so a library caller is refused a mismatched resume as the command 
 from __future__ import annotations
 
 import functools
+import itertools
 import queue
 import threading
 import time
@@ -125,7 +126,7 @@ def run_identity(source: VideoSource, colorizer: Colorizer, options: VideoOption
     return {
         "input": [str(path), stat.st_size, stat.st_mtime_ns],
         "colorizer": colorizer.identity(),
-        "pins": [[pin.seconds, pin.index] for pin in options.pins],
+        "pins": [[pin.seconds if pin.frame is None else f"#{pin.frame}", pin.index] for pin in options.pins],
         "encoder": asdict(options.encoder()),
         "smooth": options.smooth,
         "batch_size": batch_size,
@@ -264,10 +265,30 @@ def _colorize_source(
     return report
 
 
+def colorize_frames(
+    source: VideoSource, writer, colorizer: Colorizer, options: VideoOptions, state: ClipState,
+    frame_count: int | None = None, on_frames: Callable[[int, float], None] | None = None, first_frame: int = 0,
+) -> RunReport:
+    """Colour the next ``frame_count`` frames of ``source`` (all: None) into ``writer``, from ``state``.
+
+    The building block of a chunked run (:mod:`vidcolor.chunks`): ``source`` may have been
+    started at a later frame (:meth:`VideoSource.start_at`) and ``state`` is the clip's state
+    just before it; ``writer`` is any object with ``write(rgb_uint8, pts)`` (e.g. a
+    :class:`VideoWriter`), which the caller closes. Decoding and encoding overlap with the
+    colouring as in :func:`colorize_video`. ``first_frame`` is the number of the source's next
+    frame in the whole film (frame pins and the report count from it).
+    """
+    report = RunReport(frames=first_frame)
+    batch_size = frames_per_batch(options.batch_size, source.info.width, source.info.height)
+    stages: list[_Stage] = []
+    _run_stages(source, writer, colorizer, options, on_frames, stages, state, report, batch_size, None, frame_count)
+    return report
+
+
 def _run_stages(
     source: VideoSource, writer: VideoWriter | SegmentedOutput, colorizer: Colorizer, options: VideoOptions,
     on_frames: Callable[[int, float], None] | None, stages: list[_Stage], state: ClipState, report: RunReport,
-    batch_size: int, segment_frames: int | None,
+    batch_size: int, segment_frames: int | None, frame_count: int | None = None,
 ) -> None:
     """Decode and encode in their own threads while this one colours; raises the first stage's error."""
     stop = threading.Event()
@@ -275,7 +296,7 @@ def _run_stages(
     encoded: queue.Queue = queue.Queue(maxsize=2)
     pts_batches: queue.Queue = queue.Queue()
     stages += [
-        _Stage(functools.partial(_decode, source, decoded, batch_size, report, stop), "vidcolor-decode", stop),
+        _Stage(functools.partial(_decode, source, decoded, batch_size, report, stop, frame_count), "vidcolor-decode", stop),
         _Stage(functools.partial(_encode, writer, encoded, on_frames, report, stop), "vidcolor-encode", stop),
     ]
 
@@ -311,11 +332,12 @@ def _run_stages(
 
 
 def _decode(source: VideoSource, decoded: queue.Queue, batch_size: int, report: RunReport,
-            stop: threading.Event) -> None:
-    """The decode stage: batches of decoded frames, with when each batch's first frame came."""
+            stop: threading.Event, frame_count: int | None = None) -> None:
+    """The decode stage: batches of decoded frames (the first ``frame_count``, or all), with when
+    each batch's first frame came."""
     batch: list[GrayFrame] = []
     first_decoded_at = 0.0
-    frames = source.gray_frames()
+    frames = itertools.islice(source.gray_frames(), frame_count)
     while True:
         started = time.perf_counter()
         frame = next(frames, None)

@@ -5,6 +5,8 @@
     vidcolor train --data DIR [DIR ...] --out RUN_DIR      train or fine-tune a model
     vidcolor evaluate SOURCE [SOURCE ...]                  quality metrics against baselines
     vidcolor demo [--port N] [--share]                     the Gradio web demo
+    vidcolor gst-path                                      the folder to put on GST_PLUGIN_PATH
+    vidcolor shots VIDEO --out FOLDER                      one still per shot to colour, and shots.json
 
 Modules: :mod:`.colorize` (the main command: its options, checks and summary), :mod:`.references`
 (``--reference`` values), :mod:`.progress`, :mod:`.commands` (the other commands).

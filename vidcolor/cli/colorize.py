@@ -12,24 +12,26 @@ import time
 from pathlib import Path
 
 from .. import __version__, defaults
-from ..errors import VidcolorError
+from ..errors import TooLargeError, VidcolorError, megapixels
 from .options import add_run_options
 from .progress import progress
-from .references import parse_references
+from ..references import parse_references
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="vidcolor",
         description="Colour a black-and-white video or photo from a colour reference image.",
-        epilog="other commands: vidcolor example | train | evaluate | demo  (see `vidcolor COMMAND --help`)",
+        epilog="other commands: vidcolor example | train | evaluate | demo | shots  (see `vidcolor COMMAND --help`)",
     )
     parser.add_argument("--version", action="version", version=f"vidcolor {__version__}")
     parser.add_argument("input", help="video or photo to colourise")
     parser.add_argument(
         "-r", "--reference", required=True, action="append",
         help="colour reference image or folder of images; repeat for several (the best match is "
-        "chosen per shot) or pin one to a time: --reference 0:00=a.jpg --reference 1:30=b.jpg",
+        "chosen per shot) or pin one to a time or a frame: --reference 0:00=a.jpg --reference 1:30=b.jpg "
+        "or --reference '#0=a.jpg' --reference '#2160=b.jpg'; a folder from `vidcolor shots` gives each "
+        "shot its own still",
     )
     parser.add_argument("-o", "--output", help="output path (default: <input stem>_color<ext>)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output file")
@@ -40,6 +42,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--segment", type=float, default=defaults.SEGMENT_SECONDS, metavar="SECONDS",
                         help="write a file output in closed segments of about this length, which an interrupted "
                         f"run resumes from (default {defaults.SEGMENT_SECONDS:g}; 0: in one piece, not resumable)")
+    parser.add_argument("--max-megapixels", type=float, default=None, metavar="MP",
+                        help="largest photo, reference or video frame accepted, in Mpixel (default "
+                        f"{megapixels(defaults.MAX_PHOTO_PIXELS)} for photos and references, "
+                        f"{megapixels(defaults.MAX_VIDEO_PIXELS)} (8K) for video frames)")
     add_run_options(parser)
     parser.add_argument("--precision", choices=defaults.PRECISIONS, default=defaults.PRECISION,
                         help="network precision (default: fp16 on a GPU, bf16 on a CPU with AMX, else fp32)")
@@ -107,11 +113,13 @@ class _Plan:
     reference_paths: list[Path]
     references: list  # RGB uint8 (h, w, 3) arrays
     pins: list[tuple[float, int]]
+    photo_max_pixels: int = defaults.MAX_PHOTO_PIXELS  # photos and references
+    video_max_pixels: int = defaults.MAX_VIDEO_PIXELS
 
 
 def plan_run(args: argparse.Namespace) -> _Plan:
     """Check every argument and read the references: all that can fail fails before the model loads."""
-    from ..images import is_image_path, read_image
+    from ..images import image_file_size, is_image_path, read_image
     from ..media import check_output_target, is_stream_target
 
     output = _output_for(args)
@@ -140,15 +148,28 @@ def plan_run(args: argparse.Namespace) -> _Plan:
         raise VidcolorError(f"{args.report}: the report would overwrite the input or the output")
     if is_photo and args.report:
         raise VidcolorError("--report applies to videos, not photos")
+    if args.max_megapixels is not None and not args.max_megapixels > 0:
+        raise VidcolorError("--max-megapixels must be a positive number of Mpixel")
+    limits = ([round(args.max_megapixels * 1e6)] * 2 if args.max_megapixels
+              else [defaults.MAX_PHOTO_PIXELS, defaults.MAX_VIDEO_PIXELS])
+    if is_photo:
+        image_file_size(args.input, limits[0])  # from its header: a bomb is refused before the model loads
     reference_paths, pins = parse_references(args.reference)
-    references = [read_image(path) for path in reference_paths]
-    return _Plan(output, is_photo, segmented, reference_paths, references, pins)
+    references = [read_image(path, limits[0]) for path in reference_paths]
+    return _Plan(output, is_photo, segmented, reference_paths, references, pins, *limits)
 
 def colorize_command(args: argparse.Namespace) -> int:
-    from ..colorizer import Colorizer
+    try:
+        return _colorize(args)
+    except TooLargeError as exc:  # the library's message, and how to get past it here
+        raise VidcolorError(f"{exc}; raise the limit with --max-megapixels") from exc
+
+
+def _colorize(args: argparse.Namespace) -> int:
     from ..images import read_image, write_image
 
     plan = plan_run(args)
+    from ..colorizer import Colorizer  # torch: 2 s of imports that bad arguments need not wait for
     started = time.perf_counter()
     colorizer = Colorizer.from_pretrained(
         args.model, device=args.device, work_size=args.work_size, precision=args.precision, compile=args.compile,
@@ -156,7 +177,10 @@ def colorize_command(args: argparse.Namespace) -> int:
     )
     colorizer.set_references(plan.references)
     if plan.is_photo:
-        write_image(plan.output, colorizer.colorize_photo(read_image(args.input)))
+        # No name for the photo: it is freed before the result is written (a 100-Mpixel one is 300 MB).
+        coloured = colorizer.colorize_photo(read_image(args.input, plan.photo_max_pixels),
+                                            max_pixels=plan.photo_max_pixels)
+        write_image(plan.output, coloured)
         if not args.quiet:
             print(f"coloured 1 photo in {time.perf_counter() - started:.1f} s -> {plan.output}", file=sys.stderr)
         return 0
@@ -188,7 +212,7 @@ def _colorize_video_file(args: argparse.Namespace, plan: _Plan, colorizer):
     quiet_stdout = contextlib.redirect_stdout(sys.stderr) if plan.output == "-" else contextlib.nullcontext()
     # A segmented run copies the audio from the file when it joins the segments, not on the way.
     with quiet_stdout, VideoSource(args.input, keep_other_streams=not plan.segmented, timeout_s=args.timeout,
-                                   low_delay=low_delay) as source:
+                                   low_delay=low_delay, max_pixels=plan.video_max_pixels) as source:
         with progress(source.info.frame_count, args.quiet, low_delay) as on_frames:
             try:
                 return colorize_video(source, plan.output, colorizer, options, on_frames=on_frames)

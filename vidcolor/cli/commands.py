@@ -1,4 +1,4 @@
-"""The other commands: ``example``, ``demo``, ``train`` and ``evaluate``."""
+"""The other commands: ``example``, ``demo``, ``train``, ``evaluate``, ``batch``, ``gst-path`` and ``shots``."""
 
 from __future__ import annotations
 
@@ -90,4 +90,40 @@ def evaluate_command(argv: list[str]) -> int:
     return evaluate_main(argv)
 
 
-COMMANDS = {"example": example_command, "demo": demo_command, "train": train_command, "evaluate": evaluate_command}
+def batch_command(argv: list[str]) -> int:
+    from .batch import batch_command as run
+
+    return run(argv)
+
+
+def gst_path_command(argv: list[str]) -> int:
+    import sys
+
+    argparse.ArgumentParser(
+        prog="vidcolor gst-path",
+        description="Print the folder to put on GST_PLUGIN_PATH for the vidcolor GStreamer element: "
+        "export GST_PLUGIN_PATH=$(vidcolor gst-path). In a virtual environment without PyGObject (gi) it first "
+        "lets the environment import the system's, which GStreamer's Python plugin loader needs.",
+    ).parse_args(argv)
+    from ..gstenv import PLUGIN_FOLDER, link_system_gi
+
+    try:
+        written = link_system_gi()
+    except ImportError as exc:
+        print(f"vidcolor: warning: {exc}; GStreamer's Python plugin loader needs it", file=sys.stderr)
+    else:
+        if written is not None:
+            print(f"vidcolor: this environment now imports the system's PyGObject (gi), through {written}",
+                  file=sys.stderr)
+    print(PLUGIN_FOLDER)
+    return 0
+
+
+def shots_command(argv: list[str]) -> int:
+    from .shots import shots_command as run
+
+    return run(argv)
+
+
+COMMANDS = {"example": example_command, "demo": demo_command, "train": train_command, "evaluate": evaluate_command,
+            "batch": batch_command, "gst-path": gst_path_command, "shots": shots_command}

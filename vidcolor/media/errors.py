@@ -12,11 +12,16 @@ from collections.abc import Iterator
 
 import av
 
+from ..errors import TooLargeError
 from .targets import StrPath, display_name
 
 
 class MediaError(Exception):
     """A media file could not be opened, decoded or written; the message is one line."""
+
+
+class FrameTooLargeError(MediaError, TooLargeError):
+    """The video's frames have more pixels than the limit the input was opened with."""
 
 
 class MediaWarning(UserWarning):

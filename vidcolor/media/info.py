@@ -16,13 +16,16 @@ import numpy as np
 from av.video.reformatter import ColorRange
 
 from .errors import MediaError, describe_av_error
-from .targets import StrPath, display_name, ffmpeg_url, timeout_for
+from .targets import StrPath, display_name, ffmpeg_url, is_stream_target, timeout_for
 
 # Side of the small copy of the first frame whose chroma tells a colour input from a gray one.
 _CHROMA_PROBE_SIZE = 64
 # Mean chroma (8-bit codes from neutral, U and V summed) above which an input counts as colour:
 # gray sources and their compression noise stay around 1.
 _COLOUR_INPUT_CHROMA = 4.0
+
+# Streams of an input given the probing decoders' pixel limit (PyAV takes one option set per stream).
+_PROBED_STREAMS = 256
 
 # Bit patterns of the display matrix that FFmpeg stores as side data: 3x3 int32.
 _DISPLAY_MATRIX_SIZE = 9
@@ -74,17 +77,29 @@ class VideoInfo:
 # ----------------------------------------------------------------------------- opening
 
 
-def open_input(path: StrPath, *, timeout_s: float | None = None, low_delay: bool = False) -> av.container.InputContainer:
-    """Open a file, ``"-"`` (stdin) or URL for reading; raises MediaError if it cannot be read."""
+def open_input(path: StrPath, *, timeout_s: float | None = None, low_delay: bool = False,
+               max_pixels: int | None = None) -> av.container.InputContainer:
+    """Open a file, ``"-"`` (stdin) or URL for reading; raises MediaError if it cannot be read.
+
+    ``max_pixels``: the decoders FFmpeg runs on a file while it probes its streams allocate no
+    picture larger (a 16K stream took 270 MB there before it could be refused); the streams'
+    sizes are still read from their headers. Not for pipes and URLs, nor for formats that list
+    their streams only once probed (MPEG-TS): PyAV takes no per-stream options for those.
+    """
     name = display_name(path)
     # Small probe buffers make a live stream start at once instead of after ~5 s of analysis.
     # (Not fflags=nobuffer: it discards the packets read during that analysis.)
     options = {"probesize": "32768", "analyzeduration": "200000"} if low_delay else {}
+    # Tags in legacy 8-bit encodings must not make a valid file unreadable.
+    settings = dict(metadata_errors="replace", options=options, timeout=timeout_for(path, timeout_s))
     try:
-        # Tags in legacy 8-bit encodings must not make a valid file unreadable.
-        return av.open(
-            ffmpeg_url(path), "r", metadata_errors="replace", options=options, timeout=timeout_for(path, timeout_s)
-        )
+        if max_pixels and not is_stream_target(path):
+            try:
+                return av.open(ffmpeg_url(path), "r", **settings,
+                               stream_options=[{"max_pixels": str(max_pixels)}] * _PROBED_STREAMS)
+            except ValueError:  # no stream list before probing: open the file again without them
+                pass
+        return av.open(ffmpeg_url(path), "r", **settings)
     except (av.error.InvalidDataError, av.error.EOFError) as error:
         raise MediaError(f"{name}: not a media file or unsupported format (or damaged beyond reading)") from error
     except av.error.ExitError as error:

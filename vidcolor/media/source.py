@@ -17,7 +17,9 @@ from collections.abc import Iterator
 import av
 import numpy as np
 
-from .errors import MediaError, MediaWarning, describe_av_error, media_errors
+from ..defaults import MAX_VIDEO_PIXELS
+from ..errors import megapixels
+from .errors import FrameTooLargeError, MediaError, MediaWarning, describe_av_error, media_errors
 from .info import VideoInfo, describe_video, main_video_stream, open_input
 from .luma import GrayFrame, luma_codes
 from .targets import StrPath, display_name, is_stream_target
@@ -42,9 +44,13 @@ class VideoSource:
     stream's size. A missing pts is filled in one nominal frame duration after the
     previous one, so every frame has an increasing pts.
 
-    ``timeout_s`` bounds the wait for a network peer to connect or to send data (a
-    default applies to URLs); ``low_delay`` trades start-up analysis and frame-threaded
-    decoding for latency. Raises MediaError for what cannot be read at all.
+    ``max_pixels`` bounds the memory a frame may take: a stream whose frames are larger is
+    refused (:class:`FrameTooLargeError`) from its header, before anything is decoded, and so
+    is a stream whose frames grow past it mid-way (the decoder is told the limit too, so it
+    never allocates a picture far over it). ``timeout_s`` bounds the wait for a network peer
+    to connect or to send data (a default applies to URLs); ``low_delay`` trades start-up
+    analysis and frame-threaded decoding for latency. Raises MediaError for what cannot be
+    read at all.
     """
 
     def __init__(
@@ -54,10 +60,14 @@ class VideoSource:
         keep_other_streams: bool = False,
         timeout_s: float | None = None,
         low_delay: bool = False,
+        max_pixels: int = MAX_VIDEO_PIXELS,
     ) -> None:
         self.name = display_name(target)
+        self.max_pixels = max_pixels
         self.target = os.fspath(target)
-        self._container = open_input(target, timeout_s=timeout_s, low_delay=low_delay)
+        # The decoders' limit has slack: FFmpeg counts the stride-aligned width (see _check_size).
+        decoder_limit = max_pixels + max_pixels // 4 + 4096
+        self._container = open_input(target, timeout_s=timeout_s, low_delay=low_delay, max_pixels=decoder_limit)
         self._keep_other_streams = keep_other_streams
         # Packets of the other streams, from the demuxing thread to the writing thread.
         self._other_packets: collections.deque[av.Packet] = collections.deque()
@@ -70,10 +80,23 @@ class VideoSource:
         self._stopped_at: str | None = None  # why reading ended before the end of the input
         try:
             self._video = main_video_stream(self._container, target)
+            # The size the stream declares (0 when the demuxer has not seen it yet: the decoder's
+            # limit below still holds).
+            self._check_size(self._video.width, self._video.height, "the video's frames are")
+            # The decoder refuses to allocate a picture far over the limit; frames just over it are
+            # refused as they come out.
+            self._video.codec_context.options = {**self._video.codec_context.options, "max_pixels": str(decoder_limit)}
             # Frame threads add one frame of delay per thread; slices do not.
             self._video.thread_type = "SLICE" if low_delay else "AUTO"
             self._decoded = self._decode_all()
             first = next(self._decoded, None)
+            if first is None and not self._video.width:
+                # Not even the size is known: FFmpeg's probing decoders could not decode a frame
+                # either, held to the same limit.
+                raise FrameTooLargeError(
+                    f"{self.name}: no frame could be decoded: the video is damaged, or its frames are over the "
+                    f"{megapixels(max_pixels)} Mpixel accepted"
+                )
             if first is None:
                 raise MediaError(f"{self.name}: the video stream has no decodable frames")
             self.info = describe_video(self._container, self._video, first, self.target)
@@ -121,7 +144,17 @@ class VideoSource:
         try:
             return self._video.decode(packet)
         except av.error.FFmpegError:
+            # The decoder refuses a picture over max_pixels; it has taken the new size by then.
+            context = self._video.codec_context
+            self._check_size(context.width, context.height, "mid-stream the frames become")
             return []  # a damaged packet: counted as a missing frame (packets in vs frames out)
+
+    def _check_size(self, width: int, height: int, what: str) -> None:
+        if width * height > self.max_pixels:
+            raise FrameTooLargeError(
+                f"{self.name}: {what} {width}x{height} pixels ({megapixels(width * height)} Mpixel), more than "
+                f"the {megapixels(self.max_pixels)} Mpixel accepted"
+            )
 
     def start_at(self, pts: int) -> None:
         """Make :meth:`frames` begin with the frame at ``pts`` (a file input, before reading).
@@ -171,6 +204,7 @@ class VideoSource:
                 self._frames_rejected += 1
                 continue
             if (frame.width, frame.height) != (width, height):
+                self._check_size(frame.width, frame.height, "mid-stream the frames become")
                 frame = frame.reformat(width=width, height=height)
                 self._frames_rescaled += 1
             self._frames_concealed += frame.is_corrupt
