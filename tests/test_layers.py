@@ -24,6 +24,7 @@ LAYERS = [
     {"__main__"},
     {"cli", "gst"},
     {"demo"},
+    {"demo_uploads"},
     {"batch"},
     {"references"},
     {"example", "evaluate", "training", "chunks", "shots"},

@@ -21,33 +21,39 @@ overloading the machine. Bad uploads get the library's one-line messages in the 
 from __future__ import annotations
 
 import contextlib
-import contextvars
-import html
 import shutil
 import tempfile
 import threading
 import time
-import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from . import defaults
 from .colorizer import Colorizer
-from .errors import ReferenceWarning, VidcolorError, megapixels
+from .errors import VidcolorError, megapixels
 from .example import to_gray_rgb, write_example_input
 from .images import is_image_path, read_image, write_image
-from . import defaults
+from .media import probe
 from .runner import VideoOptions, colorize_video
-from .media import MediaError, MediaWarning, VideoInfo, probe
 
 try:
     import gradio as gr
 except ImportError as exc:  # the demo extra is optional; the CLI prints this as one line
     raise VidcolorError("the web demo needs Gradio: pip install 'vidcolor[demo]'") from exc
 
-WORK_SIZE_RANGE = defaults.DEMO_WORK_SIZE_RANGE
+from .demo_uploads import (  # noqa: E402 - needs Gradio, checked above
+    WORK_SIZE_RANGE,
+    Upload,
+    checked_work_size,
+    clip_seconds,
+    errors_shown_in_page,
+    progress_reporter,
+    refuse,
+    upload_of,
+    warnings_shown_in_page,
+)
 # A job's files are only needed until Gradio has copied the results into its own cache.
 KEEP_SECONDS = 600
 EXAMPLE_PHOTOS = ("chelsea", "coffee", "astronaut")
@@ -66,117 +72,6 @@ of up to {upload} MB, photos of up to {photo} Mpixel, clips of up to {seconds:g}
 a frame (8K); a clip still colouring after {minutes:g} minutes is stopped. For long films use the
 command line: `vidcolor film.mp4 --reference still.jpg`.
 """
-
-
-@dataclass(frozen=True)
-class Upload:
-    """A file a visitor uploaded: where the server keeps it and the name the visitor gave it."""
-
-    path: Path
-    name: str
-
-
-def _refuse(message: str) -> gr.Error:
-    # Gradio renders messages as HTML, and they quote the visitor's file names. A refused upload
-    # is the visitor's mistake, not the server's: no traceback in the server log either.
-    return gr.Error(html.escape(message, quote=False), print_exception=False)
-
-
-def _upload(payload: dict | None, missing: str | None = None) -> Upload | None:
-    """A file input's raw value (the handlers run with ``preprocess=False``) -> an :class:`Upload`.
-
-    None when nothing was uploaded; with ``missing``, that message is shown instead. Only files
-    in Gradio's upload folder are accepted: without Gradio's preprocessing nothing else stops an
-    API caller from naming any file on the server.
-    """
-    if not payload or not payload.get("path"):
-        if missing:
-            raise _refuse(missing)
-        return None
-    path = Path(payload["path"]).resolve()
-    if not path.is_relative_to(Path(gr.utils.get_upload_folder()).resolve()):
-        raise _refuse("Only files uploaded to the demo can be coloured.")
-    return Upload(path, Path(payload.get("orig_name") or path.name).name)
-
-
-def _work_size(value) -> int:
-    """The working-size setting, checked here because the handlers skip Gradio's own checks."""
-    low, high = WORK_SIZE_RANGE
-    try:
-        size = int(value)
-    except (TypeError, ValueError):
-        size = 0
-    if not low <= size <= high:
-        raise _refuse(f"The working size must be a whole number of pixels from {low} to {high}.")
-    return size
-
-
-def _readable(message: str, uploads: tuple[Upload | None, ...]) -> str:
-    """A library message with the server's temporary paths replaced by the visitor's file names."""
-    for upload in filter(None, uploads):
-        message = message.replace(str(upload.path), upload.name)
-    return message
-
-
-@contextlib.contextmanager
-def errors_shown_in_page(*uploads: Upload | None):
-    """Show the library's one-line errors (:class:`VidcolorError`, :class:`MediaError`) in the page."""
-    try:
-        yield
-    except (VidcolorError, MediaError) as exc:
-        raise _refuse(_readable(str(exc), uploads)) from exc
-
-
-@contextlib.contextmanager
-def warnings_shown_in_page(*uploads: Upload | None):
-    """Show the library's user-facing warnings in the page: a :class:`ReferenceWarning` (e.g. a
-    gray reference) or a :class:`MediaWarning` (e.g. a dropped stream).
-
-    It swaps the process-wide warning hooks, so calls must not overlap: hold the app's lock.
-    """
-    original = warnings.showwarning
-
-    def show(message, category, filename, lineno, file=None, line=None):
-        if issubclass(category, (ReferenceWarning, MediaWarning)):
-            gr.Warning(html.escape(_readable(str(message), uploads), quote=False))
-        else:
-            original(message, category, filename, lineno, file, line)
-
-    with warnings.catch_warnings():
-        # Every visitor must see them, not only the first one (the default shows each once).
-        warnings.simplefilter("always", ReferenceWarning)
-        warnings.simplefilter("always", MediaWarning)
-        warnings.showwarning = show
-        yield
-
-
-def clip_seconds(info: VideoInfo) -> float | None:
-    """The clip's length in seconds: its duration, else frames / frame rate; None if unknown."""
-    if info.duration is not None:
-        return info.duration
-    if info.frame_count and info.fps:
-        return info.frame_count / float(info.fps)
-    return None
-
-
-def progress_reporter(progress: gr.Progress, total: int | None, check: Callable[[], None] | None = None):
-    """An ``on_frames`` callback for :func:`colorize_video` that moves the page's progress bar.
-
-    The pipeline calls it from its encoder thread, where Gradio's per-event context (which
-    ``gr.Progress`` needs to find the page) is not set, so it runs in a copy of the caller's.
-    ``check`` runs after each batch too: what it raises stops the run (the output is discarded).
-    """
-    context = contextvars.copy_context()
-    done = 0
-
-    def on_frames(count: int, delay_s: float) -> None:
-        nonlocal done
-        done += count
-        context.run(progress, (done, total), desc="Colouring frames", unit="frames")
-        if check is not None:
-            check()
-
-    return on_frames
 
 
 def write_examples(folder: Path) -> tuple[list[list[str]], list[list[str]]]:
@@ -255,10 +150,10 @@ class DemoApp:
 
     def colorize_photo(self, photo: dict | None, reference: dict | None, work_size, full_colour=False) -> str:
         """Photo tab and ``colorize_photo`` endpoint: the coloured photo, as a PNG path."""
-        photo_upload = _upload(photo, "Upload the black-and-white photo to colour.")
-        reference_upload = _upload(reference, "Upload a colour reference image.")
+        photo_upload = upload_of(photo, "Upload the black-and-white photo to colour.")
+        reference_upload = upload_of(reference, "Upload a colour reference image.")
         with errors_shown_in_page(photo_upload, reference_upload):
-            size = _work_size(work_size)
+            size = checked_work_size(work_size)
             image = read_image(photo_upload.path)
             reference_image = read_image(reference_upload.path)
             with self._lock, warnings_shown_in_page(reference_upload):
@@ -272,8 +167,8 @@ class DemoApp:
 
     def before_after(self, photo: dict | None, result: dict | None) -> tuple[str, str]:
         """The gray photo (what the model sees) and the coloured result, for the before/after slider."""
-        photo_upload = _upload(photo, "Upload the black-and-white photo to colour.")
-        result_upload = _upload(result, "There is no coloured photo yet.")
+        photo_upload = upload_of(photo, "Upload the black-and-white photo to colour.")
+        result_upload = upload_of(result, "There is no coloured photo yet.")
         with errors_shown_in_page(photo_upload):
             before = self._job_folder() / f"{Path(photo_upload.name).stem}_gray.png"
             write_image(before, to_gray_rgb(read_image(photo_upload.path)))
@@ -285,19 +180,19 @@ class DemoApp:
 
         With two references, each shot is coloured from the one that matches it best.
         """
-        clip_upload = _upload(clip, "Upload the black-and-white clip to colour.")
-        references = [_upload(reference, "Upload a colour reference image."), _upload(second_reference)]
+        clip_upload = upload_of(clip, "Upload the black-and-white clip to colour.")
+        references = [upload_of(reference, "Upload a colour reference image."), upload_of(second_reference)]
         references = [upload for upload in references if upload is not None]
         with errors_shown_in_page(clip_upload, *references):
-            size = _work_size(work_size)
+            size = checked_work_size(work_size)
             if is_image_path(clip_upload.name):
-                raise _refuse(f"{clip_upload.name} is a photo: colour it in the Photo tab.")
+                raise refuse(f"{clip_upload.name} is a photo: colour it in the Photo tab.")
             info = probe(clip_upload.path)
             seconds = clip_seconds(info)
             if seconds is None:
-                raise _refuse(f"{clip_upload.name}: cannot tell how long the clip is; try another file.")
+                raise refuse(f"{clip_upload.name}: cannot tell how long the clip is; try another file.")
             if seconds > self.max_seconds:
-                raise _refuse(
+                raise refuse(
                     f"{clip_upload.name} is {seconds:.1f} s long; this demo takes clips of up to "
                     f"{self.max_seconds:g} s. Trim it, or colour the whole film with the command line."
                 )
@@ -324,46 +219,10 @@ class DemoApp:
             gr.Markdown(INTRO)
             with gr.Tabs():
                 with gr.Tab("Photo", id="photo"):
-                    with gr.Row(equal_height=False):
-                        with gr.Column():
-                            with gr.Row():
-                                photo = gr.Image(label="Black-and-white photo", sources=["upload"], height=300,
-                                                 elem_id="photo-input", placeholder="A colour photo is made gray")
-                                photo_reference = gr.Image(label="Colour reference", sources=["upload"],
-                                                           height=300, elem_id="photo-reference")
-                            photo_button = gr.Button("Colour the photo", variant="primary", elem_id="colorize-photo")
-                        with gr.Column():
-                            slider = gr.ImageSlider(label="Before / after: drag the handle", type="filepath",
-                                                    interactive=False, max_height=420, elem_id="before-after")
-                            photo_download = gr.DownloadButton("Download the coloured photo (PNG)",
-                                                               elem_id="download-photo")
-                    gr.Examples(photo_examples, [photo, photo_reference], cache_examples=False, elem_id="photo-examples",
-                                label="Examples: scikit-image's CC0 photos, made gray, with the colour photo mirrored as reference")
+                    photo, photo_reference, photo_button, slider, photo_download = self._photo_tab(photo_examples)
                 with gr.Tab("Clip", id="clip"):
-                    with gr.Row(equal_height=False):
-                        with gr.Column():
-                            clip = gr.Video(label=f"Black-and-white clip (up to {self.max_seconds:g} s)",
-                                            sources=["upload"], height=300, elem_id="clip-input")
-                            with gr.Row():
-                                clip_reference = gr.Image(label="Colour reference", sources=["upload"],
-                                                          height=200, elem_id="clip-reference")
-                                clip_reference_2 = gr.Image(label="Second reference (optional)", sources=["upload"],
-                                                            height=200, elem_id="clip-reference-2")
-                            clip_button = gr.Button("Colour the clip", variant="primary", elem_id="colorize-clip")
-                        with gr.Column():
-                            clip_output = gr.Video(label="Coloured clip, with its sound", buttons=["download"],
-                                                   interactive=False, elem_id="clip-output")
-                    gr.Examples(clip_examples, [clip, clip_reference], cache_examples=False, elem_id="clip-examples",
-                                label="Example: a clip made from scikit-image's CC0 photo, its middle frame in colour as reference")
-            with gr.Accordion("Settings", open=False):
-                with gr.Row():
-                    work_size = gr.Slider(*WORK_SIZE_RANGE, value=self.work_size, step=32, label="Working size (pixels)",
-                                          info="Short side at which colour is predicted: larger is finer and slower")
-                    smooth = gr.Checkbox(value=self.smooth, label="Temporal smoothing (clips)",
-                                         info="Carry colours along the motion so that they do not flicker")
-                    full_colour = gr.Checkbox(value=not self.colorizer.hedge, label="Full colour",
-                                              info="Keep full colour where the reference does not show the scene "
-                                              "(by default it is muted there rather than guessed)")
+                    clip, clip_reference, clip_reference_2, clip_button, clip_output = self._clip_tab(clip_examples)
+            work_size, smooth, full_colour = self._settings()
             gr.Markdown(OUTRO.format(
                 upload=f"{self.max_upload_mb:g}", photo=megapixels(defaults.MAX_PHOTO_PIXELS), seconds=self.max_seconds,
                 video=megapixels(defaults.MAX_VIDEO_PIXELS), minutes=self.max_job_seconds / 60,
@@ -383,6 +242,57 @@ class DemoApp:
         # visitor beyond DEMO_QUEUE_SIZE is told the queue is full).
         demo.queue(default_concurrency_limit=1, max_size=defaults.DEMO_QUEUE_SIZE)
         return demo
+
+    @staticmethod
+    def _photo_tab(examples: list[list[str]]) -> tuple:
+        """The Photo tab's inputs, button and outputs (inside a ``gr.Tab``)."""
+        with gr.Row(equal_height=False):
+            with gr.Column():
+                with gr.Row():
+                    photo = gr.Image(label="Black-and-white photo", sources=["upload"], height=300,
+                                     elem_id="photo-input", placeholder="A colour photo is made gray")
+                    reference = gr.Image(label="Colour reference", sources=["upload"], height=300,
+                                         elem_id="photo-reference")
+                button = gr.Button("Colour the photo", variant="primary", elem_id="colorize-photo")
+            with gr.Column():
+                slider = gr.ImageSlider(label="Before / after: drag the handle", type="filepath",
+                                        interactive=False, max_height=420, elem_id="before-after")
+                download = gr.DownloadButton("Download the coloured photo (PNG)", elem_id="download-photo")
+        gr.Examples(examples, [photo, reference], cache_examples=False, elem_id="photo-examples",
+                    label="Examples: scikit-image's CC0 photos, made gray, with the colour photo mirrored as reference")
+        return photo, reference, button, slider, download
+
+    def _clip_tab(self, examples: list[list[str]]) -> tuple:
+        """The Clip tab's inputs, button and output (inside a ``gr.Tab``)."""
+        with gr.Row(equal_height=False):
+            with gr.Column():
+                clip = gr.Video(label=f"Black-and-white clip (up to {self.max_seconds:g} s)",
+                                sources=["upload"], height=300, elem_id="clip-input")
+                with gr.Row():
+                    reference = gr.Image(label="Colour reference", sources=["upload"], height=200,
+                                         elem_id="clip-reference")
+                    reference_2 = gr.Image(label="Second reference (optional)", sources=["upload"], height=200,
+                                           elem_id="clip-reference-2")
+                button = gr.Button("Colour the clip", variant="primary", elem_id="colorize-clip")
+            with gr.Column():
+                output = gr.Video(label="Coloured clip, with its sound", buttons=["download"], interactive=False,
+                                  elem_id="clip-output")
+        gr.Examples(examples, [clip, reference], cache_examples=False, elem_id="clip-examples",
+                    label="Example: a clip made from scikit-image's CC0 photo, its middle frame in colour as reference")
+        return clip, reference, reference_2, button, output
+
+    def _settings(self) -> tuple:
+        """The settings shared by both tabs: working size, smoothing, full colour."""
+        with gr.Accordion("Settings", open=False):
+            with gr.Row():
+                work_size = gr.Slider(*WORK_SIZE_RANGE, value=self.work_size, step=32, label="Working size (pixels)",
+                                      info="Short side at which colour is predicted: larger is finer and slower")
+                smooth = gr.Checkbox(value=self.smooth, label="Temporal smoothing (clips)",
+                                     info="Carry colours along the motion so that they do not flicker")
+                full_colour = gr.Checkbox(value=not self.colorizer.hedge, label="Full colour",
+                                          info="Keep full colour where the reference does not show the scene "
+                                          "(by default it is muted there rather than guessed)")
+        return work_size, smooth, full_colour
 
     def serve(self, **launch_options) -> gr.Blocks:
         """Build the page and serve it, uploads limited to ``max_upload_mb``; returns the Blocks.
