@@ -7,9 +7,10 @@
     vidcolor demo [--port N] [--share]                     the Gradio web demo
     vidcolor gst-path                                      the folder to put on GST_PLUGIN_PATH
     vidcolor shots VIDEO --out FOLDER                      one still per shot to colour, and shots.json
+    vidcolor batch INPUT [INPUT ...] -o DIR -r REF         many films on Ray (the ray extra)
 
-Modules: :mod:`.colorize` (the main command: its options, checks and summary), :mod:`.references`
-(``--reference`` values), :mod:`.progress`, :mod:`.commands` (the other commands).
+Modules: :mod:`.colorize` (the main command: its options, checks and summary), :mod:`.progress`,
+:mod:`.commands` (the other commands), :mod:`.batch`, :mod:`.shots`.
 """
 
 from __future__ import annotations

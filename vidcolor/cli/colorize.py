@@ -22,7 +22,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="vidcolor",
         description="Colour a black-and-white video or photo from a colour reference image.",
-        epilog="other commands: vidcolor example | train | evaluate | demo | shots  (see `vidcolor COMMAND --help`)",
+        epilog="other commands: vidcolor example | train | evaluate | demo | shots | batch | gst-path  "
+        "(see `vidcolor COMMAND --help`)",
     )
     parser.add_argument("--version", action="version", version=f"vidcolor {__version__}")
     parser.add_argument("input", help="video or photo to colourise")
