@@ -2,6 +2,7 @@
 
     python benchmarks/throughput.py                       # 480p and 1080p, prints a table
     python benchmarks/throughput.py --long --long-minutes 10   # memory on a long input only
+    python benchmarks/throughput.py --keyframes every,auto     # both modes, in one run
 
 For each resolution, in one run on the same machine:
 - end to end: what `vidcolor IN --reference REF` does (decode -> colourise -> encode, audio
@@ -35,7 +36,7 @@ import numpy as np
 
 from vidcolor import Colorizer
 from vidcolor.images import write_image
-from vidcolor.defaults import SEGMENT_SECONDS
+from vidcolor.defaults import KEYFRAME_MODES, KEYFRAMES, SEGMENT_SECONDS
 from vidcolor.runner import VideoOptions, colorize_video
 from vidcolor.media import EncoderOptions, VideoWriter, probe, read_gray_frames, read_rgb_frames, write_clip
 
@@ -104,16 +105,31 @@ def io_only(source: Path, out: Path, encoder: EncoderOptions) -> tuple[int, floa
     return frames, time.perf_counter() - started
 
 
-def video_options(encoder: EncoderOptions) -> VideoOptions:
+def video_options(encoder: EncoderOptions, keyframes: str = KEYFRAMES) -> VideoOptions:
     """The command line's defaults (segmented file output) with this encoder."""
     return VideoOptions(codec=encoder.codec, crf=encoder.crf, preset=encoder.preset, pix_fmt=encoder.pix_fmt,
-                        segment_seconds=SEGMENT_SECONDS)
+                        segment_seconds=SEGMENT_SECONDS, keyframes=keyframes)
 
 
-def end_to_end(source: Path, out: Path, colorizer: Colorizer, encoder: EncoderOptions, memory: PeakMemory):
+class NetworkFrames:
+    """Counts the frames the network colours (wraps the colourizer's ``predict_ab``)."""
+
+    def __init__(self, colorizer: Colorizer) -> None:
+        self.count = 0
+        predict = colorizer.predict_ab
+
+        def counted(lightness_work, *args, **kwargs):
+            self.count += lightness_work.shape[0]
+            return predict(lightness_work, *args, **kwargs)
+
+        colorizer.predict_ab = counted
+
+
+def end_to_end(source: Path, out: Path, colorizer: Colorizer, encoder: EncoderOptions, memory: PeakMemory,
+               keyframes: str = KEYFRAMES):
     memory.reset()
     started = time.perf_counter()
-    report = colorize_video(source, out, colorizer, video_options(encoder))
+    report = colorize_video(source, out, colorizer, video_options(encoder, keyframes))
     return report, time.perf_counter() - started, memory.peak
 
 
@@ -138,33 +154,40 @@ def cli_peak_mib(source: Path, reference: Path, out: Path, extra: list[str]) -> 
     return peak_kib / 1024
 
 
-def benchmark_resolution(label, source, workdir, colorizer, encoder, runs, memory, cli_args) -> dict:
-    e2e, io, stages = [], [], []
+def benchmark_resolution(label, source, workdir, colorizer, encoder, runs, memory, cli_args,
+                         keyframes: str = KEYFRAMES, measure_cli: bool = True) -> dict:
+    e2e, io, stages, network = [], [], [], NetworkFrames(colorizer)
     for run in range(runs):
         frames, seconds = io_only(source, workdir / f"io_{label}_{run}.mp4", encoder)
         io.append(frames / seconds)
-        report, seconds, peak = end_to_end(source, workdir / f"e2e_{label}_{run}.mp4", colorizer, encoder, memory)
+        network.count = 0
+        report, seconds, peak = end_to_end(source, workdir / f"e2e_{label}_{run}.mp4", colorizer, encoder, memory,
+                                           keyframes)
         e2e.append(report.frames / seconds)
         stages.append({k: 1000 * v / report.frames for k, v in report.stage_seconds.items()})
-        print(f"  {label} run {run + 1}: end-to-end {e2e[-1]:.2f} fps, I/O only {io[-1]:.2f} fps, peak in this process {peak:.0f} MiB")
+        print(f"  {label} {keyframes} run {run + 1}: end-to-end {e2e[-1]:.2f} fps, I/O only {io[-1]:.2f} fps, "
+              f"network on {network.count}/{report.frames} frames, peak in this process {peak:.0f} MiB", flush=True)
+    del colorizer.predict_ab  # the class's method again
     return {
-        "label": label,
+        "label": f"{label} {keyframes}",
+        "network_frames": network.count,
         "frames": report.frames,
         "e2e_fps": statistics.median(e2e),
         "io_fps": statistics.median(io),
         "ratio": statistics.median(a / b for a, b in zip(e2e, io)),
-        "cli_peak_mib": cli_peak_mib(source, workdir / "reference.png", workdir / f"cli_{label}.mp4", cli_args),
+        "cli_peak_mib": cli_peak_mib(source, workdir / "reference.png", workdir / f"cli_{label}.mp4",
+                                     [*cli_args, "--keyframes", keyframes]) if measure_cli else float("nan"),
         "stage_ms": {k: statistics.median(s[k] for s in stages) for k in stages[0]},
     }
 
 
 def print_tables(results: list[dict]) -> None:
-    print("\n| input | frames | end-to-end fps | I/O-only fps | e2e / I/O | peak RSS, CLI process (MiB) |")
-    print("| --- | --- | --- | --- | --- | --- |")
+    print("\n| input | frames | network frames | end-to-end fps | I/O-only fps | e2e / I/O | peak RSS, CLI process (MiB) |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
     for r in results:
-        print(f"| {r['label']} | {r['frames']} | {r['e2e_fps']:.2f} | {r['io_fps']:.2f} | {r['ratio']:.2f} "
-              f"| {r['cli_peak_mib']:.0f} |")
-    stages = list(results[0]["stage_ms"])
+        print(f"| {r['label']} | {r['frames']} | {r['network_frames']} | {r['e2e_fps']:.2f} | {r['io_fps']:.2f} "
+              f"| {r['ratio']:.2f} | {r['cli_peak_mib']:.0f} |")
+    stages = list(dict.fromkeys(stage for r in results for stage in r["stage_ms"]))
     print("\nPer-stage time, ms per frame (decode and encode run in their own threads and overlap the rest):")
     print("| stage | " + " | ".join(r["label"] for r in results) + " |")
     print("| --- |" + " --- |" * len(results))
@@ -221,17 +244,26 @@ def main() -> None:
     parser.add_argument("--skip-1080p", action="store_true")
     parser.add_argument("--long", action="store_true", help="run the long-input memory test instead")
     parser.add_argument("--long-minutes", type=float, default=10.0)
+    parser.add_argument("--keyframes", default=KEYFRAMES,
+                        help="comma-separated --keyframes modes to run in turn on each input, e.g. every,auto")
+    parser.add_argument("--precision", default="auto", help="network precision (auto: fp16 on a GPU)")
+    parser.add_argument("--skip-cli-memory", action="store_true", help="skip the fresh-process memory measurement")
     args = parser.parse_args()
 
     encoder = EncoderOptions()  # the CLI's defaults: libx264, crf 18, preset medium, yuv420p
-    colorizer = Colorizer.from_pretrained(args.model, device=args.device, work_size=args.work_size)
+    modes = args.keyframes.split(",")
+    unknown = set(modes) - set(KEYFRAME_MODES)
+    if unknown:
+        parser.error(f"--keyframes: unknown mode(s) {sorted(unknown)}; choose from {KEYFRAME_MODES}")
+    colorizer = Colorizer.from_pretrained(args.model, device=args.device, work_size=args.work_size,
+                                          precision=args.precision)
     print(f"device {colorizer.device}, model {args.model or 'default'}, precision {colorizer.precision}, work size {args.work_size}")
     with tempfile.TemporaryDirectory() as tmp, PeakMemory() as memory:
         workdir = Path(tmp)
         reference = next(rgb for index, (_, rgb) in enumerate(read_rgb_frames(args.clip)) if index == 48)
         colorizer.set_reference(reference)
         write_image(workdir / "reference.png", reference)
-        cli_args = ["--work-size", str(args.work_size), "--device", args.device]
+        cli_args = ["--work-size", str(args.work_size), "--device", args.device, "--precision", args.precision]
         cli_args += ["--model", args.model] if args.model else []
         if args.long:
             long_run(workdir, colorizer, encoder, args.long_minutes, memory)
@@ -240,8 +272,9 @@ def main() -> None:
         if not args.skip_1080p:
             inputs.append(("1080p", make_input(args.clip, workdir / "in_1080p.mp4", args.frames, (1920, 1080))))
         results = [
-            benchmark_resolution(label, source, workdir, colorizer, encoder, args.runs, memory, cli_args)
-            for label, source in inputs
+            benchmark_resolution(label, source, workdir, colorizer, encoder, args.runs, memory, cli_args, mode,
+                                 not args.skip_cli_memory)
+            for label, source in inputs for mode in modes
         ]
         print_tables(results)
 

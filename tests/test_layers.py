@@ -32,7 +32,7 @@ LAYERS = [
     {"colorizer"},
     {"clip", "photo"},
     {"judge", "pins"},
-    {"report", "temporal", "baselines", "guided", "images", "metrics"},
+    {"report", "temporal", "keyframes", "baselines", "guided", "images", "metrics"},
     {"flow", "color", "media", "imagesize", "gstenv"},
     {"defaults", "errors"},
     {"models"},  # the networks import nothing from vidcolor

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from . import defaults, metrics, temporal
+from . import keyframes as kf
 from .color import gray_to_lightness_numpy, to_gray_batch
 from .judge import ReferenceJudge, combined_scores
 from .pins import FramePosition, ReferencePin, check_pins, pin_at, pinned_reference
@@ -53,6 +54,7 @@ class ClipState:
     reference: int = 0  # the reference colouring the current shot
     cdc: metrics.CdcAccumulator = field(default_factory=metrics.CdcAccumulator)
     judge: ReferenceJudge = field(default_factory=ReferenceJudge)  # choosing the shot's reference
+    keyframes: kf.KeyframeState = field(default_factory=kf.KeyframeState)  # --keyframes auto
 
 
 def _detect(
@@ -175,6 +177,71 @@ def _smooth(
     return np.stack(smoothed)
 
 
+def _plan_keyframes(
+    l_np: np.ndarray, references: list[int], starts: list[int | None], state: ClipState
+) -> tuple[list[bool], list[kf.FrameFlow | None]]:
+    """Which frames of a batch are keyframes, and each frame's flow to the one before (None at a shot start)."""
+    keys, steps = [], []
+    previous = state.smoother.lightness
+    for i, lightness in enumerate(l_np):
+        new_shot = starts[i] is not None or previous is None
+        step = None if new_shot else kf.frame_flow(lightness, previous)
+        forced = new_shot or references[i] != state.keyframes.reference
+        keys.append(state.keyframes.decide(step, forced, lightness.shape))
+        steps.append(step)
+        state.keyframes.reference, previous = references[i], lightness
+    return keys, steps
+
+
+def _predict_keyframes(
+    colorizer: FrameColourer, lightness_work: torch.Tensor, references: list[int], keys: list[bool],
+    report: RunReport,
+) -> dict[int, tuple[np.ndarray, float]]:
+    """The network's ab ``(h, w, 2)`` and colour kept for each keyframe, one model call per reference."""
+    predicted = {}
+    for reference in sorted({references[i] for i, key in enumerate(keys) if key}):
+        frames = [i for i, key in enumerate(keys) if key and references[i] == reference]
+        started = time.perf_counter()
+        candidate = colorizer.flow_candidate(lightness_work[frames], reference)
+        report.timed("flow candidate", started)
+        started = time.perf_counter()
+        ab = colorizer.predict_ab(lightness_work[frames], reference, candidate).permute(0, 2, 3, 1).cpu().numpy()
+        kept = colorizer.colour_kept(candidate[1])
+        report.timed("network", started)
+        predicted.update({i: (ab[n], kept[n]) for n, i in enumerate(frames)})
+    return predicted
+
+
+def _colour_auto(
+    colorizer: FrameColourer, lightness_work: torch.Tensor, l_np: np.ndarray, references: list[int],
+    starts: list[int | None], state: ClipState, smooth: bool, report: RunReport,
+) -> np.ndarray:
+    """``--keyframes auto``: a batch's ab ``(b, h, w, 2)``, the network on keyframes only, colour carried between."""
+    started = time.perf_counter()
+    keys, steps = _plan_keyframes(l_np, references, starts, state)
+    report.timed("keyframe flow", started)
+    predicted = _predict_keyframes(colorizer, lightness_work, references, keys, report)
+    started = time.perf_counter()
+    smoother, out = state.smoother, []
+    for i, step in enumerate(steps):
+        previous = smoother.ab
+        if keys[i]:
+            ab, kept = predicted[i]
+            if smooth and step is not None and previous is not None:
+                ab = kf.blend_keyframe(ab, previous, step, temporal.DEFAULT_STRENGTH)
+        else:
+            ab = kf.carry_ab(previous, step)
+            kept = report.colour_kept[-1] if report.colour_kept else 1.0
+        new_shot = starts[i] is not None
+        smoother.lightness, smoother.ab = l_np[i], ab
+        report.colour_kept.append(kept)
+        report.flicker.append(temporal.flicker(previous, ab, new_shot))
+        report.chroma_energy.append(float(np.abs(ab).mean()))
+        out.append(ab)
+    report.timed("temporal smoothing", started)
+    return np.stack(out)
+
+
 def colorize_batches(
     colorizer: FrameColourer,
     batches: Iterable[tuple[torch.Tensor, Sequence[float] | None]],
@@ -183,6 +250,7 @@ def colorize_batches(
     pins: Sequence[ReferencePin] = (),
     measure_cdc: bool = False,
     state: ClipState | None = None,
+    keyframes: str = defaults.KEYFRAMES,
 ) -> Iterator[torch.Tensor]:
     """Colourise consecutive batches of one clip: ``(lightness, seconds)`` -> RGB uint8 ``(b, H, W, 3)``.
 
@@ -193,8 +261,11 @@ def colorize_batches(
     (cut detection, flow smoothing) is carried across batches, so the result does not depend on
     the batch size. ``measure_cdc`` fills ``report.cdc`` (it costs a histogram per output frame).
     ``state`` is the state to start from (e.g. a resumed run's, with its ``report``), updated
-    after each batch.
+    after each batch. ``keyframes``: "every" runs the network on every frame; "auto" only on
+    adaptive keyframes, carrying colour along the motion between them (:mod:`vidcolor.keyframes`).
     """
+    if keyframes not in defaults.KEYFRAME_MODES:
+        raise ValueError(f"keyframes must be one of {defaults.KEYFRAME_MODES}, not {keyframes!r}")
     check_pins(pins)
     state = state if state is not None else ClipState()
     report = report if report is not None else RunReport()
@@ -209,11 +280,14 @@ def colorize_batches(
         started = time.perf_counter()
         references = _choose_references(colorizer, lightness_work, starts, signatures, state, report)
         report.timed("reference choice", started)
-        ab = _predict_runs(colorizer, lightness_work, references, report)
-        started = time.perf_counter()
-        smoothed = _smooth(state.smoother, l_np, ab, starts, smooth, report)
+        if keyframes == "auto":
+            smoothed = _colour_auto(colorizer, lightness_work, l_np, references, starts, state, smooth, report)
+        else:
+            ab = _predict_runs(colorizer, lightness_work, references, report)
+            started = time.perf_counter()
+            smoothed = _smooth(state.smoother, l_np, ab, starts, smooth, report)
+            report.timed("temporal smoothing", started)
         report.frames += len(smoothed)
-        report.timed("temporal smoothing", started)
         started = time.perf_counter()
         ab_work = torch.from_numpy(smoothed).permute(0, 3, 1, 2).to(lightness_work.device)
         rgb = colorizer.merge(lightness, lightness_work, ab_work)
@@ -286,6 +360,7 @@ def save_state(state: ClipState, report: RunReport) -> bytes:
         "reference": state.reference,
         "judge": state.judge.state_dict(),
         "cdc": state.cdc.state_dict(),
+        "keyframes": state.keyframes.state_dict(),
         "report": {"frames": report.frames, "shots": [[s.start, s.reference, s.match, s.cut] for s in report.shots],
                    "chroma_energy": report.chroma_energy, "flicker": report.flicker,
                    "colour_kept": report.colour_kept, "cdc": report.cdc},
@@ -306,6 +381,7 @@ def load_state(data: bytes) -> tuple[ClipState, RunReport]:
         pin=saved["pin"],
         reference=saved["reference"],
         judge=ReferenceJudge(**saved.get("judge", {})),
+        keyframes=kf.KeyframeState(**saved.get("keyframes", {})),
     )
     state.cdc.load_state_dict(saved["cdc"])
     past = saved["report"]

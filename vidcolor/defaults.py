@@ -54,3 +54,13 @@ DEMO_WORK_SIZE_RANGE = (64, 1024)
 DEMO_MAX_UPLOAD_MB = 200
 DEMO_MAX_JOB_SECONDS = 600.0
 DEMO_QUEUE_SIZE = 32
+
+# Where the network runs: on every frame ("every"), or on adaptive keyframes ("auto": shot starts,
+# reference switches, and wherever colour carried along the frame-to-frame flow stops being
+# trusted) with the colour carried along the motion in between (vidcolor/keyframes.py).
+KEYFRAMES = "every"
+KEYFRAME_MODES = ("every", "auto")
+# auto: at most this many frames from one keyframe to the next,
+KEYFRAME_MAX_INTERVAL = 8
+# and a keyframe once more than this share of the frame's carried colour is untrusted.
+KEYFRAME_UNTRUSTED_SHARE = 0.1

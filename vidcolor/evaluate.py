@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import baselines, metrics
+from . import baselines, defaults, metrics
 from .color import rgb_uint8_to_lab
 from .colorizer import Colorizer
 from .errors import VidcolorError
@@ -98,7 +98,7 @@ def through_encoder(frames_rgb: list[np.ndarray], folder: Path) -> list[np.ndarr
 
 def evaluate_clip(
     source: Path, colorizer: Colorizer, frames: int, ref_offset: int, batch_size: int, smooth: bool = True,
-    reference: Path | None = None, encoded: bool = False,
+    reference: Path | None = None, encoded: bool = False, keyframes: str = defaults.KEYFRAMES,
 ) -> dict:
     """Scores of every method on one clip: ``{method: {metric: value}}`` plus bookkeeping.
 
@@ -118,7 +118,8 @@ def evaluate_clip(
     lightness = torch.from_numpy(np.stack([lab[..., 0] for lab in evaluated_labs]))[:, None]
     model_frames = [
         rgb
-        for batch in colorize_batches(colorizer, ((part, None) for part in lightness.split(batch_size)), smooth=smooth)
+        for batch in colorize_batches(colorizer, ((part, None) for part in lightness.split(batch_size)), smooth=smooth,
+                                       keyframes=keyframes)
         for rgb in batch.cpu().numpy()
     ]
     outputs = {
@@ -173,6 +174,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--temporal", choices=["flow", "off"], default="flow", help="the model's chroma smoothing")
+    parser.add_argument("--keyframes", choices=defaults.KEYFRAME_MODES, default=defaults.KEYFRAMES,
+                        help="where the network runs: every frame, or adaptive keyframes with colour carried between")
     parser.add_argument("--full-colour", action="store_true", help="the model without its chroma hedge")
     parser.add_argument("--encoded", action="store_true",
                         help="score what a user receives by default: every method through x264 crf 18 4:2:0")
@@ -189,11 +192,12 @@ def main(argv: list[str]) -> int:
         results.append(evaluate_clip(
             source, colorizer, args.frames, args.ref_offset, args.batch_size, args.temporal == "flow",
             reference=Path(reference_text) if reference_text else None, encoded=args.encoded,
+            keyframes=args.keyframes,
         ))
     mean = summarise(results)
     print(format_table(results, mean))
     payload = {"checkpoint": args.checkpoint or "default", "ref_offset": args.ref_offset, "frames": args.frames,
-               "temporal": args.temporal, "full_colour": args.full_colour, "encoded": args.encoded,
+               "temporal": args.temporal, "keyframes": args.keyframes, "full_colour": args.full_colour, "encoded": args.encoded,
                "clips": results, "mean": mean}
     Path(args.json).write_text(json.dumps(payload, indent=2, default=lambda x: None if math.isnan(x) else x))
     print(f"wrote {args.json}")

@@ -63,7 +63,8 @@ class VideoOptions:
     URLs); ``timeout_s`` bounds network waits. ``segment_seconds`` (file to file only) writes the
     video in closed segments of about that length, and ``resume`` continues an interrupted run
     after its last complete segment, with the same output as an uninterrupted run.
-    ``measure_cdc`` fills the report's colour distribution consistency.
+    ``measure_cdc`` fills the report's colour distribution consistency. ``keyframes``: "every"
+    runs the network on every frame, "auto" on adaptive keyframes only (:mod:`vidcolor.keyframes`).
     """
 
     batch_size: int = defaults.BATCH_SIZE
@@ -79,6 +80,7 @@ class VideoOptions:
     segment_seconds: float | None = None
     resume: bool = False
     measure_cdc: bool = False
+    keyframes: str = defaults.KEYFRAMES
 
     def encoder(self) -> EncoderOptions:
         return EncoderOptions(codec=self.codec, crf=self.crf, preset=self.preset, pix_fmt=self.pix_fmt,
@@ -130,6 +132,8 @@ def run_identity(source: VideoSource, colorizer: Colorizer, options: VideoOption
         "encoder": asdict(options.encoder()),
         "smooth": options.smooth,
         "batch_size": batch_size,
+        # Only when not the default, so that runs started before the option existed still resume.
+        **({"keyframes": options.keyframes} if options.keyframes != defaults.KEYFRAMES else {}),
     }
 
 
@@ -313,7 +317,8 @@ def _run_stages(
         stage.start()
     try:
         for rgb in colorize_batches(colorizer, batches(), smooth=options.smooth, report=report, pins=options.pins,
-                                    measure_cdc=options.measure_cdc, state=state):
+                                    measure_cdc=options.measure_cdc, state=state,
+                                    keyframes=options.keyframes):
             at_segment_end = segment_frames is not None and report.frames % segment_frames == 0
             item = (rgb.cpu().numpy(), pts_batches.get(), save_state(state, report) if at_segment_end else None)
             if not _put(encoded, item, stop):

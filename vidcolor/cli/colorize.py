@@ -50,6 +50,10 @@ def build_parser() -> argparse.ArgumentParser:
     add_run_options(parser)
     parser.add_argument("--precision", choices=defaults.PRECISIONS, default=defaults.PRECISION,
                         help="network precision (default: fp16 on a GPU, bf16 on a CPU with AMX, else fp32)")
+    parser.add_argument("--keyframes", choices=defaults.KEYFRAME_MODES, default=defaults.KEYFRAMES,
+                        help="where the network runs: on every frame, or on adaptive keyframes (shot starts and "
+                        "where motion uncovers too much) with colour carried along the flow between them "
+                        f"(faster; default {defaults.KEYFRAMES})")
     parser.add_argument("--compile", action="store_true", help="torch.compile the network (faster on a GPU after a slow start)")
     stream = parser.add_argument_group("streams", "INPUT and -o may be - (stdin/stdout) or a URL (tcp://, udp://, ...)")
     stream.add_argument("--format", dest="container_format", choices=defaults.STREAM_FORMATS,
@@ -207,6 +211,7 @@ def _colorize_video_file(args: argparse.Namespace, plan: _Plan, colorizer):
         codec=args.codec, crf=args.crf, preset=args.preset, pix_fmt=args.pix_fmt, low_delay=low_delay,
         container_format=args.container_format, timeout_s=args.timeout,
         segment_seconds=args.segment if plan.segmented else None, resume=args.resume, measure_cdc=bool(args.report),
+        keyframes=args.keyframes,
     )
     # Opened once, here: a pipe or live stream cannot be probed and then read again. With
     # -o -, stdout carries media bytes only: anything printed goes to stderr instead.
