@@ -77,8 +77,8 @@ def test_auto_runs_the_network_on_fewer_frames_and_at_every_cut(colorizer, monke
     keys = auto.indices(colorizer, frames)
     assert [shot.start for shot in report.shots] == [0, 20]
     assert 0 in keys and 20 in keys  # each shot starts with the network
-    # A slow pan stays trusted: at most KEYFRAME_MAX_INTERVAL (8) frames apart, so 3 per 20-frame shot.
-    assert keys == [0, 8, 16, 20, 28, 36]
+    # A slow pan stays trusted: keyframes KEYFRAME_MAX_INTERVAL (4) frames apart, 5 per 20-frame shot.
+    assert keys == [0, 4, 8, 12, 16, 20, 24, 28, 32, 36]
     assert len(report.colour_kept) == len(report.flicker) == len(frames)
 
 

@@ -61,6 +61,6 @@ DEMO_QUEUE_SIZE = 32
 KEYFRAMES = "every"
 KEYFRAME_MODES = ("every", "auto")
 # auto: at most this many frames from one keyframe to the next,
-KEYFRAME_MAX_INTERVAL = 8
+KEYFRAME_MAX_INTERVAL = 4
 # and a keyframe once more than this share of the frame's carried colour is untrusted.
 KEYFRAME_UNTRUSTED_SHARE = 0.1
