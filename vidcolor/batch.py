@@ -22,7 +22,7 @@ import shutil
 import socket
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .chunks import Chunk, colour_chunk, join_chunks, plan_chunks, scan_video
@@ -31,7 +31,7 @@ from .colorizer import Colorizer
 from .errors import VidcolorError
 from .images import read_image
 from .media import MediaError, plan_segments
-from .runner import VideoOptions
+from .runner import VideoOptions, run_identity
 
 try:
     import ray
@@ -118,8 +118,6 @@ class _Worker:
 
 
 def _film_options(options: VideoOptions, film: Film) -> VideoOptions:
-    from dataclasses import replace
-
     return replace(options, pins=[ReferencePin(seconds, index) for seconds, index in film.pins], segment_seconds=None,
                    resume=False)
 
@@ -149,16 +147,9 @@ def _prepare_folder(film: Film, identity: dict) -> Path:
 
 
 def _identity(film: Film, colorizer_identity: dict, settings: BatchSettings, chunks: list[Chunk]) -> dict:
-    stat = Path(film.input).stat()
-    options = _film_options(settings.options, film)
-    return json.loads(json.dumps({
-        "input": [str(Path(film.input).resolve()), stat.st_size, stat.st_mtime_ns],
-        "colorizer": colorizer_identity,
-        "pins": list(film.pins),
-        "encoder": asdict(options.encoder()),
-        "smooth": options.smooth,
-        "chunks": [[c.start, c.end, c.warmup_start] for c in chunks],
-    }))
+    """The run's identity (as it reads back from run.json) with the chunk plan."""
+    identity = run_identity(film.input, colorizer_identity, _film_options(settings.options, film))
+    return json.loads(json.dumps({**identity, "chunks": [[c.start, c.end, c.warmup_start] for c in chunks]}))
 
 
 class _Pool:
@@ -244,10 +235,8 @@ class _Scheduler:
                     self._collect(ref)
                 self._expire()
         except BaseException:
-            for ref, (task, actor, _) in self.running.items():
+            for _, actor, _ in self.running.values():
                 ray.kill(actor, no_restart=True)
-                self.status[task[1]].status = "stopped" if self.status[task[1]].status == "pending" else \
-                    self.status[task[1]].status
             for status in self.status:
                 if status.status == "pending":
                     status.status = "stopped"

@@ -28,7 +28,7 @@ from pathlib import Path
 from . import temporal
 from .clip import ClipState, ReferencePin, shot_starts
 from .colorizer import Colorizer
-from .media import VideoInfo, VideoSource, VideoWriter, join_segments, plan_segments
+from .media import VideoInfo, VideoSource, VideoWriter, join_segments, plan_segments, probe
 from .report import RunReport
 from .runner import VideoOptions, colorize_frames, frames_lightness
 
@@ -175,9 +175,7 @@ def colour_chunk(
 
 def join_chunks(segments: Sequence[str | Path], output_path: str | Path, input_path: str | Path) -> None:
     """Join the chunks' segments into ``output_path``, with the input's audio and subtitles copied once."""
-    with VideoSource(input_path, keep_other_streams=False) as source:
-        info = source.info
-    join_segments(segments, output_path, info, copy_streams_from=input_path)
+    join_segments(segments, output_path, probe(input_path), copy_streams_from=input_path)
 
 
 def colorize_in_chunks(

@@ -373,15 +373,13 @@ def save_state(state: ClipState, report: RunReport) -> bytes:
 def load_state(data: bytes) -> tuple[ClipState, RunReport]:
     """The inverse of :func:`save_state`."""
     saved = _to_arrays(torch.load(io.BytesIO(data), map_location="cpu", weights_only=True))
-    # A state saved by a vidcolor before the film-proof detector (no "earlier") restarts detection.
-    detector = saved["detector"]
     state = ClipState(
-        detector=temporal.CutDetector(**detector) if "earlier" in detector else temporal.CutDetector(),
+        detector=temporal.CutDetector(**saved["detector"]),
         smoother=temporal.Smoother(**saved["smoother"]),
         pin=saved["pin"],
         reference=saved["reference"],
-        judge=ReferenceJudge(**saved.get("judge", {})),
-        keyframes=kf.KeyframeState(**saved.get("keyframes", {})),
+        judge=ReferenceJudge(**saved["judge"]),
+        keyframes=kf.KeyframeState(**saved["keyframes"]),
     )
     state.cdc.load_state_dict(saved["cdc"])
     past = saved["report"]

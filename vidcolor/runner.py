@@ -117,23 +117,22 @@ def frames_lightness(frames: Sequence[GrayFrame]) -> torch.Tensor:
     return torch.from_numpy(lightness)
 
 
-def run_identity(source: VideoSource, colorizer: Colorizer, options: VideoOptions, batch_size: int) -> dict:
+def run_identity(input_path: str | Path, colorizer_identity: dict, options: VideoOptions) -> dict:
     """What makes a run's output what it is (JSON-able); a resumed run must match the saved one.
 
-    The input file (path, size, modification time), the colourizer (weights, references,
-    settings), the pins and every option that changes the frames or their encoding.
+    The input file (path, size, modification time), the colourizer (``Colorizer.identity()``:
+    weights, references, settings), the pins and every option that changes the frames or their
+    encoding. Also what keys a chunked run's saved chunks (:mod:`vidcolor.batch`).
     """
-    path = Path(source.target).resolve()
+    path = Path(input_path).resolve()
     stat = path.stat()
     return {
         "input": [str(path), stat.st_size, stat.st_mtime_ns],
-        "colorizer": colorizer.identity(),
+        "colorizer": colorizer_identity,
         "pins": [[pin.seconds if pin.frame is None else f"#{pin.frame}", pin.index] for pin in options.pins],
         "encoder": asdict(options.encoder()),
         "smooth": options.smooth,
-        "batch_size": batch_size,
-        # Only when not the default, so that runs started before the option existed still resume.
-        **({"keyframes": options.keyframes} if options.keyframes != defaults.KEYFRAMES else {}),
+        "keyframes": options.keyframes,
     }
 
 
@@ -226,7 +225,8 @@ def _open_writer(
         raise ValueError("a video is written in segments only from a file to a file")
     # Segments end on batch boundaries, so a resumed run sees the same batches.
     segment_frames = max(1, round(options.segment_seconds * float(info.fps) / batch_size)) * batch_size
-    run = {**run_identity(source, colorizer, options, batch_size), "segment_frames": segment_frames}
+    run = {**run_identity(source.target, colorizer.identity(), options), "batch_size": batch_size,
+           "segment_frames": segment_frames}
     writer = SegmentedOutput(output_path, info, options.encoder(), run, copy_streams_from=source.target,
                              resume=options.resume)
     return writer, segment_frames
