@@ -11,7 +11,8 @@ For each resolution, in one run on the same machine:
 - their ratio and the time spent in each stage;
 - the peak resident memory of the same run as a user makes it: `vidcolor` in a fresh process
   (in this process, memory kept by the allocator from earlier runs would add to the figure).
-``--long`` instead colourises a synthetic 720p clip of ``--long-minutes`` minutes and prints the
+``--long`` instead colourises a synthetic clip (720p, or ``--long-height 1080``; the first
+``--keyframes`` mode) of ``--long-minutes`` minutes and prints the
 peak resident memory reached after 10%, 50% and 100% of it (1, 5 and 10 minutes of a 10-minute
 clip): it must not grow with the length.
 Not a test: machines are shared and noisy, so quote medians of ``--runs`` runs.
@@ -195,21 +196,23 @@ def print_tables(results: list[dict]) -> None:
         print(f"| {stage} | " + " | ".join(f"{r['stage_ms'].get(stage, 0.0):.1f}" for r in results) + " |")
 
 
-def long_run(workdir: Path, colorizer: Colorizer, encoder: EncoderOptions, minutes: float, memory: PeakMemory) -> None:
-    """Peak memory while colourising a synthetic 720p clip, read at 10%, 50% and 100% of it."""
+def long_run(workdir: Path, colorizer: Colorizer, encoder: EncoderOptions, minutes: float, memory: PeakMemory,
+             height: int = 720, keyframes: str = KEYFRAMES) -> None:
+    """Peak memory while colourising a synthetic clip (``height`` lines, 16:9), read at 10%, 50% and 100% of it."""
     fps = 24
     total = int(minutes * 60 * fps)
-    texture = cv2.resize(np.random.default_rng(0).random((90, 160)).astype(np.float32), (1600, 900))
+    width = height * 16 // 9
+    texture = cv2.resize(np.random.default_rng(0).random((90, 160)).astype(np.float32), (width + 320, height + 180))
     texture = (texture * 200 + 20).astype(np.uint8)
 
     def frames():
         for i in range(total):
             x, y = (7 * i) % 320, (3 * i) % 180
-            gray = texture[y : y + 720, x : x + 1280]
+            gray = texture[y : y + height, x : x + width]
             yield np.repeat(gray[..., None], 3, axis=2)
 
-    source = workdir / "long_720p.mp4"
-    print(f"writing a {minutes:g}-minute 720p clip ({total} frames) ...")
+    source = workdir / f"long_{height}p.mp4"
+    print(f"writing a {minutes:g}-minute {height}p clip ({total} frames), keyframes {keyframes} ...")
     write_clip(source, frames(), Fraction(fps), options=EncoderOptions(preset="ultrafast"))
     marks = {max(1, int(f * total)): f * minutes for f in (0.1, 0.5, 1.0)}
     peaks: dict[float, float] = {}
@@ -225,7 +228,8 @@ def long_run(workdir: Path, colorizer: Colorizer, encoder: EncoderOptions, minut
 
     memory.reset()
     started = time.perf_counter()
-    report = colorize_video(source, workdir / "long_out.mp4", colorizer, video_options(encoder), on_frames=on_frames)
+    report = colorize_video(source, workdir / "long_out.mp4", colorizer, video_options(encoder, keyframes),
+                            on_frames=on_frames)
     seconds = time.perf_counter() - started
     print(f"long run: {report.frames} frames in {seconds:.0f} s ({report.frames / seconds:.2f} fps), peak {memory.peak:.0f} MiB")
     if len(peaks) >= 2:
@@ -244,6 +248,7 @@ def main() -> None:
     parser.add_argument("--skip-1080p", action="store_true")
     parser.add_argument("--long", action="store_true", help="run the long-input memory test instead")
     parser.add_argument("--long-minutes", type=float, default=10.0)
+    parser.add_argument("--long-height", type=int, default=720, help="lines of the long input (720 or 1080)")
     parser.add_argument("--keyframes", default=KEYFRAMES,
                         help="comma-separated --keyframes modes to run in turn on each input, e.g. every,auto")
     parser.add_argument("--precision", default="auto", help="network precision (auto: fp16 on a GPU)")
@@ -266,7 +271,7 @@ def main() -> None:
         cli_args = ["--work-size", str(args.work_size), "--device", args.device, "--precision", args.precision]
         cli_args += ["--model", args.model] if args.model else []
         if args.long:
-            long_run(workdir, colorizer, encoder, args.long_minutes, memory)
+            long_run(workdir, colorizer, encoder, args.long_minutes, memory, args.long_height, modes[0])
             return
         inputs = [("480p", make_input(args.clip, workdir / "in_480p.mp4", args.frames, None))]
         if not args.skip_1080p:

@@ -44,6 +44,9 @@ class ModelConfig:
     attention_chunk: int = 4096  # target positions (summed over the batch) per attention chunk
 
 
+# The side of the flat gray image that stands for "no reference" (the training crop's).
+EMPTY_REFERENCE_SIZE = 128
+
 # Bands of frame-mean flow confidence for the chroma hedge (see Generator.chroma_scale).
 HEDGE_EDGES = (0.0, 0.1, 0.2, 0.3, 0.45, 0.6, 1.0)
 
@@ -289,6 +292,16 @@ class Generator(nn.Module):
         raw_ab = F.adaptive_avg_pool2d(ref_ab, embedding.shape[-2:])
         values = torch.cat([embedding, raw_ab], 1).flatten(2)
         return ReferenceFeatures(keys, values, ab_histogram(ref_ab, self.config.hist_bins))
+
+    def encode_empty_reference(self) -> ReferenceFeatures:
+        """"No reference": a flat mid-gray image without colour, as training shows it (see
+        training/data.py), with zero flow confidence at the caller. A model trained with such
+        pairs colours from the gray content alone (automatic mode); its keys are all alike, so
+        the attention carries nothing."""
+        device = self.hedge_scales.device
+        side = EMPTY_REFERENCE_SIZE
+        zeros = torch.zeros(1, 1, side, side, device=device)
+        return self.encode_reference(zeros, torch.zeros(1, 2, side, side, device=device))
 
     def forward(
         self,

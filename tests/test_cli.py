@@ -64,6 +64,18 @@ def test_photo(tmp_path, tiny_checkpoint, reference):
     assert np.median(np.abs(lightness_out - lightness_in)) <= 3
 
 
+def test_automatic_mode_without_a_reference(tmp_path, tiny_checkpoint, capsys):
+    """No --reference: photos and videos are coloured from the model's prior, and the summary says so."""
+    photo = tmp_path / "old.png"
+    cv2.imwrite(str(photo), np.random.default_rng(0).integers(0, 256, (37, 53), dtype=np.uint8))
+    assert run([photo, "-o", tmp_path / "new.png", "--full-colour"], tiny_checkpoint) == 0
+    assert read_image(tmp_path / "new.png").shape == (37, 53, 3)
+    clip = make_clip(tmp_path / "film.mp4", frames=6, color=False)
+    assert main([str(clip), "--model", str(tiny_checkpoint)]) == 0
+    assert frame_pts(tmp_path / "film_color.mp4") == frame_pts(clip)
+    assert "no reference (automatic)" in capsys.readouterr().err
+
+
 def test_full_colour_turns_the_hedge_off(tmp_path, tiny_checkpoint, reference):
     model = load_model(tiny_checkpoint)
     model.hedge_scales.zero_()  # a hedge that mutes everything

@@ -89,10 +89,25 @@ def test_working_shape_keeps_aspect_in_multiples_of_eight():
     assert working_shape(45, 61, 32) == (32, 40)
 
 
+def test_without_a_reference_the_colorizer_is_automatic():
+    """No reference (never set, or set to None): the network sees the flat gray stand-in it was
+    trained with for "no reference", and no flow candidate."""
+    colorizer = Colorizer(build_model("tiny"), device="cpu", hedge=False)
+    assert colorizer.automatic and colorizer.identity()["references"] == ["automatic"]
+    frames = gray_frames(2, 48, 64)
+    first = colorizer.colorize(frames)
+    assert first.shape == (2, 48, 64, 3)
+    lightness_work = colorizer.working_lightness(torch.rand(2, 1, 48, 64) * 100)
+    ab, confidence = colorizer.flow_candidate(lightness_work)
+    assert not ab.any() and not confidence.any() and ab.shape == (2, 2, *lightness_work.shape[-2:])
+    colorizer.set_reference(colour_image(64, 64))
+    assert not colorizer.automatic and not np.array_equal(colorizer.colorize(frames), first)
+    colorizer.set_reference(None)
+    assert colorizer.automatic and np.array_equal(colorizer.colorize(frames), first)
+
+
 def test_reference_checks():
     colorizer = Colorizer(build_model("tiny"), device="cpu")
-    with pytest.raises(VidcolorError, match="no reference"):
-        colorizer.colorize(gray_frames(1, 16, 16))
     with pytest.raises(VidcolorError, match="too small"):
         colorizer.set_reference(colour_image(8, 8))
     with pytest.warns(ReferenceWarning, match="colourless"):

@@ -69,3 +69,14 @@ def test_through_encoder_is_the_default_output_decoded(tmp_path):
     assert len(decoded) == 5 and decoded[0].shape == frames[0].shape
     difference = np.abs(np.stack(decoded).astype(int) - np.stack(frames))
     assert 0 < difference.mean() < 8 and not list(tmp_path.iterdir())
+
+
+def test_automatic_protocol_scores_the_model_without_a_reference(tmp_path, tiny_checkpoint):
+    photo = write_image(tmp_path / "photo.png", pattern_rgb(3, 64, 48)) or tmp_path / "photo.png"
+    out = tmp_path / "auto.json"
+    assert main(["evaluate", str(photo), "--automatic", "--checkpoint", str(tiny_checkpoint), "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    clip = result["clips"][0]
+    assert result["automatic"] is True and clip["frames"] == 1 and clip["reference_frame"] == -1
+    assert clip["model"]["ciede2000"] > 0 and clip["gray"]["ciede2000"] > 0  # the one frame is scored
+    assert clip["palette"]["ciede2000"] is None and clip["flow"]["ciede2000"] is None  # no reference to use

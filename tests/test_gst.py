@@ -46,7 +46,7 @@ def read_image_rgb(path: Path) -> np.ndarray:
 
 def expected_stream(checkpoint: Path, reference: Path, frames, batch_size: int) -> list[np.ndarray]:
     colorizer = Colorizer.from_pretrained(checkpoint, device="cpu", work_size=32, precision="fp32")
-    colorizer.set_reference(read_image_rgb(reference))
+    colorizer.set_reference(read_image_rgb(reference) if reference else None)
     return list(colorizer.stream(frames, batch_size=batch_size))
 
 
@@ -151,6 +151,34 @@ def test_element_gives_the_frames_of_colorizer_stream(format, width, height, tin
     assert not errors
     stream_input = [VIDEO_LEVELS[frame] for frame in frames] if format == "I420" else frames  # I420: video levels
     expected = expected_stream(tiny_checkpoint, reference, stream_input, batch_size=3)
+    assert len(samples) == len(expected) == 8
+    for (rgb, *_), want in zip(samples, expected):
+        np.testing.assert_array_equal(rgb, want)
+
+
+def test_keyframes_auto_gives_the_frames_of_colorizer_stream(tiny_checkpoint, reference):
+    frames = clip_frames(40, 24, count=12, cut_at=7)
+    caps = "video/x-raw,format=GRAY8,width=40,height=24,framerate=10/1"
+    samples, errors = run(f"appsrc name=src format=time caps={caps} ! {element(tiny_checkpoint, reference, 4, 'keyframes=auto')} ! "
+                          "video/x-raw,format=RGB ! appsink name=sink sync=false", buffers_of(frames, "GRAY8"))
+    assert not errors
+    colorizer = Colorizer.from_pretrained(tiny_checkpoint, device="cpu", work_size=32, precision="fp32")
+    colorizer.set_reference(read_image_rgb(reference))
+    expected = list(colorizer.stream(frames, batch_size=4, keyframes="auto"))
+    every = list(colorizer.stream(frames, batch_size=4))
+    assert len(samples) == len(expected) == 12
+    for (rgb, *_), want in zip(samples, expected):
+        np.testing.assert_array_equal(rgb, want)
+    assert any(not np.array_equal(a, b) for a, b in zip(expected, every))  # auto is not every frame through the network
+
+
+def test_without_a_reference_the_element_is_automatic(tiny_checkpoint):
+    frames = clip_frames(40, 24)
+    caps = "video/x-raw,format=GRAY8,width=40,height=24,framerate=10/1"
+    samples, errors = run(f"appsrc name=src format=time caps={caps} ! {element(tiny_checkpoint, '', 3)} ! "
+                          "video/x-raw,format=RGB ! appsink name=sink sync=false", buffers_of(frames, "GRAY8"))
+    assert not errors
+    expected = expected_stream(tiny_checkpoint, None, frames, batch_size=3)
     assert len(samples) == len(expected) == 8
     for (rgb, *_), want in zip(samples, expected):
         np.testing.assert_array_equal(rgb, want)
@@ -275,15 +303,13 @@ def test_a_missing_reference_is_a_one_line_pipeline_error(tmp_path, tiny_checkpo
     assert message.src.get_name().startswith("vidcolor")
 
 
-def test_an_unknown_model_and_no_reference_are_pipeline_errors(reference):
-    for properties, expected in ((f"reference={reference} model=no-such-model", "no-such-model"),
-                                 ("", "no reference image")):
-        pipeline = Gst.parse_launch(f"videotestsrc num-buffers=1 ! vidcolor {properties} ! fakesink")
-        assert pipeline.set_state(Gst.State.PLAYING) == Gst.StateChangeReturn.FAILURE
-        (message,) = bus_errors(pipeline)
-        pipeline.set_state(Gst.State.NULL)
-        text = message.parse_error()[0].message
-        assert expected in text and "\n" not in text
+def test_an_unknown_model_is_a_pipeline_error(reference):
+    pipeline = Gst.parse_launch(f"videotestsrc num-buffers=1 ! vidcolor reference={reference} model=no-such-model ! fakesink")
+    assert pipeline.set_state(Gst.State.PLAYING) == Gst.StateChangeReturn.FAILURE
+    (message,) = bus_errors(pipeline)
+    pipeline.set_state(Gst.State.NULL)
+    text = message.parse_error()[0].message
+    assert "no-such-model" in text and "\n" not in text
 
 
 def test_the_latency_query_includes_the_batch(tiny_checkpoint, reference):
@@ -342,7 +368,7 @@ def gst_launch(pipeline: str, env: dict[str, str], cwd: Path) -> subprocess.Comp
 def test_gst_inspect_documents_the_properties(gst_env):
     result = subprocess.run(["gst-inspect-1.0", "vidcolor"], capture_output=True, text=True, env=gst_env, timeout=120)
     assert result.returncode == 0, result.stderr
-    for name in ("reference", "model", "device", "work-size", "temporal", "full-colour", "latency"):
+    for name in ("reference", "model", "device", "work-size", "temporal", "full-colour", "keyframes", "latency"):
         assert f"  {name} " in result.stdout
     assert "GRAY8" in result.stdout and "I420" in result.stdout
 

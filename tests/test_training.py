@@ -16,7 +16,8 @@ from vidcolor.models import PRESETS, ab_histogram, build_model, load_model
 from vidcolor.training import losses
 from vidcolor.training import train as train_module
 from vidcolor.training.calibrate import SCALES, choose_scales, hedge_errors
-from vidcolor.training.data import PairConfig, PairDataset, load_sources
+from vidcolor.training.data import PairConfig, PairDataset, _lab, load_sources
+from vidcolor.training.pack import Packed
 
 
 def test_chroma_deficit_penalises_only_washed_out_output():
@@ -64,10 +65,10 @@ def training_data(tmp_path_factory):
 
 def test_pairs_are_deterministic_and_shaped(training_data):
     config = PairConfig(crop=64, load_short_side=96)
-    photos, shots = load_sources([str(training_data)], config)
-    assert len(photos) == 4 and shots  # the clip gives at least one shot of motion pairs
+    data = load_sources([str(training_data)], config)
+    assert len(data.photos) == 4 and data.shots  # the clip gives at least one shot of motion pairs
 
-    dataset = PairDataset(photos, shots, config, seed=3, length=8)
+    dataset = PairDataset(data, config, seed=3, length=8)
     first, again, other = dataset[5], dataset[5], dataset[6]
 
     for key, value in first.items():
@@ -131,7 +132,7 @@ def test_distant_pairs_show_the_reference_little_of_the_target():
     coverage = {}
     for kind, fraction in (("distant", 1.0), ("warp", 0.0)):
         config = PairConfig(crop=64, unrelated_fraction=0.0, motion_fraction=0.0, distant_fraction=fraction)
-        dataset = PairDataset([position_colours], [], config, seed=0, length=1)
+        dataset = PairDataset(Packed([position_colours], [], np.zeros((1, 0), np.int32), ["ramp"]), config, seed=0, length=1)
         pairs = [dataset._pair(np.random.default_rng(i)) for i in range(40)]
         assert {kind_ for _, _, kind_ in pairs} == {kind}
         coverage[kind] = np.mean([_coverage(target, reference) for target, reference, _ in pairs])
@@ -177,8 +178,7 @@ def test_choose_scales_mutes_only_bands_where_it_clearly_pays():
 
 def test_hedge_errors_count_every_pair_once_and_measure_lab_error(training_data):
     config = PairConfig(crop=64, load_short_side=96)
-    photos, shots = load_sources([str(training_data)], config)
-    pairs = PairDataset(photos, shots, config, seed=0, length=6)
+    pairs = PairDataset(load_sources([str(training_data)], config), config, seed=0, length=6)
     torch.manual_seed(0)
     errors, counts = hedge_errors(build_model("tiny"), pairs, torch.device("cpu"), batch_size=4)
     assert errors.shape == (6, len(SCALES)) and counts.sum() == 6
@@ -211,3 +211,103 @@ def test_steps_zero_refits_only_the_hedge(training_data, tmp_path, capsys, monke
             assert torch.equal(old, new), f"{name} changed without a training step"
     scales = after.hedge_scales
     assert ((scales >= 0) & (scales <= 1)).all() and (scales[1:] >= scales[:-1]).all()
+
+
+def test_pack_round_trips_and_finds_frame_sequences(training_data, tmp_path):
+    from vidcolor.training.pack import load_packed, pack
+
+    frames = tmp_path / "data" / "sequence"
+    frames.mkdir(parents=True)
+    rng = np.random.default_rng(1)
+    base = cv2.resize(rng.integers(0, 256, (4, 5, 3), dtype=np.uint8), (200, 160), interpolation=cv2.INTER_CUBIC)
+    for i in range(5):  # consecutive numbers: one shot
+        cv2.imwrite(str(frames / f"{i + 40:08d}.png"), np.roll(base, 2 * i, axis=1))
+    numbered = tmp_path / "data" / "photos"
+    numbered.mkdir()
+    for number in (9, 25, 30):  # numbered by id, not consecutive: photos (as COCO's or BSDS's)
+        cv2.imwrite(str(numbered / f"{number:06d}.jpg"), base)
+    out = pack([str(training_data), str(tmp_path / "data")], tmp_path / "packed.npz", short_side=96)
+    packed = load_packed(out)
+    direct = load_sources([str(training_data), str(tmp_path / "data")], PairConfig(load_short_side=96))
+    assert len(packed.photos) == 4 + 3 and len(packed.photos) == len(direct.photos)
+    assert [len(shot) for shot in packed.shots] == [len(shot) for shot in direct.shots]
+    assert any(len(shot) == 5 for shot in packed.shots)
+    for a, b in zip(packed.photos, direct.photos):
+        assert np.array_equal(a, b)
+    np.testing.assert_array_equal(packed.neighbours, direct.neighbours)
+
+
+def test_neighbours_are_alike_and_never_from_the_same_shot():
+    from vidcolor.training.pack import descriptor, nearest_neighbours
+
+    y, x = np.mgrid[0:96, 0:96].astype(np.float32)
+
+    def textures(period: float, phase: float) -> list[np.ndarray]:
+        """Four kinds of picture: stripes across, stripes down, a checkerboard, a dark-to-light ramp."""
+        wave_x, wave_y = np.sin(x / period + phase), np.sin(y / period + phase)
+        pictures = [wave_x, wave_y, wave_x * wave_y, (x + (1 - 0.3 * phase) * y) / 95 - 1]
+        return [np.dstack([(127 + 120 * p).clip(0, 255)] * 3).astype(np.uint8) for p in pictures]
+
+    images, shifted = textures(3.0, 0.0), textures(6.0, 1.0)  # the same kinds, another period and slope
+    descriptors = np.stack([descriptor(image) for image in images + shifted])
+    neighbours = nearest_neighbours(descriptors, np.array([-1] * 8, np.int32), k=1)
+    assert neighbours[:4, 0].tolist() == [4, 5, 6, 7]  # each image's nearest is its own shifted copy
+    # The same two as frames of one shot: never each other's neighbour.
+    neighbours = nearest_neighbours(descriptors, np.array([0, 1, 2, 3, 0, 1, 2, 3], np.int32), k=3)
+    assert all(j % 4 != i % 4 for i, row in enumerate(neighbours) for j in row)
+
+
+def test_prior_pairs_keep_true_colours_and_no_reference_is_all_zeros():
+    red, green = np.zeros((96, 96, 3), np.uint8), np.zeros((96, 96, 3), np.uint8)
+    red[..., 0], green[..., 1] = 200, 160
+    data = Packed([red, green], [], np.array([[1], [0]], np.int32), ["red", "green"])
+
+    def samples(**shares) -> list[dict]:
+        config = PairConfig(crop=32, motion_fraction=0.0, hue_rotation_prob=1.0, **{"unrelated_fraction": 0.0, **shares})
+        dataset = PairDataset(data, config, seed=0, length=12)
+        return [dataset[i] for i in range(12)]
+
+    true_ab = {tuple(np.round(_lab(image)[0, 0, 1:] / 110, 3)) for image in (red, green)}
+
+    def truth(sample: dict) -> tuple:
+        return tuple(np.round(sample["ab"][:, 0, 0].numpy(), 3))
+
+    for sample in samples(none_fraction=1.0):
+        assert sample["has_reference"] == 0 and sample["hist_weight"] == 0 and sample["pixel_weight"] == 1
+        assert sample["chroma_weight"] == 0
+        for key in ("ref_lightness", "ref_ab", "flow_ab", "flow_confidence"):
+            assert not sample[key].any(), key
+        assert truth(sample) in true_ab  # never hue-rotated: the prior learns true colours
+    for sample in samples(unrelated_fraction=1.0, unrelated_mode="prior"):
+        assert sample["has_reference"] == 1 and sample["hist_weight"] == 0 and sample["pixel_weight"] == 1
+        assert truth(sample) in true_ab
+    palette = samples(unrelated_fraction=1.0)  # the old meaning: the reference's palette is the answer
+    assert all(sample["pixel_weight"] == pytest.approx(0.1) and sample["hist_weight"] == 1 for sample in palette)
+    assert sum(truth(sample) not in true_ab for sample in palette) >= 10
+
+
+def test_semantic_pairs_take_a_neighbour_as_reference():
+    photos = [np.full((96, 96, 3), value, np.uint8) for value in (10, 120, 240)]
+    neighbours = np.array([[2, 1], [2, 0], [0, 1]], np.int32)
+    config = PairConfig(crop=32, unrelated_fraction=0.0, motion_fraction=0.0, semantic_fraction=1.0,
+                        semantic_hue_rotation_prob=0.0)
+    dataset = PairDataset(Packed(photos, [], neighbours, ["a", "b", "c"]), config, seed=0, length=1)
+    for i in range(20):
+        target, reference, kind = dataset._pair(np.random.default_rng(i))
+        assert kind == "semantic"
+        allowed = {int(photos[j][0, 0, 0]) for j in neighbours[[int(p[0, 0, 0]) for p in photos].index(int(target[0, 0, 0]))]}
+        assert int(reference[0, 0, 0]) in allowed
+
+
+def test_pack_command_and_training_from_a_packed_file(training_data, tmp_path, capsys):
+    packed = tmp_path / "data.npz"
+    assert main(["pack", "--data", str(training_data), "--out", str(tmp_path / "data.bin")]) == 2
+    assert "--out must end in .npz" in capsys.readouterr().err
+    assert main(["pack", "--data", str(training_data), "--out", str(packed), "--short-side", "96"]) == 0
+    assert main(["train", "--data", str(packed), "--out", str(tmp_path / "run"), "--preset", "tiny", "--steps", "2",
+                 "--batch-size", "2", "--calibration-pairs", "0", "--workers", "0",
+                 "--semantic-fraction", "0.2", "--none-fraction", "0.2", "--unrelated-mode", "prior"]) == 0
+    assert (tmp_path / "run" / "generator.pt").is_file()
+    assert main(["train", "--data", str(packed), str(training_data), "--out", str(tmp_path / "other"),
+                 "--preset", "tiny", "--steps", "1"]) == 2
+    assert "given alone" in capsys.readouterr().err and not (tmp_path / "other").exists()

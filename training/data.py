@@ -1,15 +1,21 @@
 """Self-supervised training pairs: (target, reference) built from colour photos and video shots.
 
-No labels are needed. Four kinds of pair (all but "distant" from ../shared/design/model.md):
+No labels are needed. Six kinds of pair (warp, motion and unrelated from ../shared/design/model.md):
 - warp: the reference is the same photo under a strong geometric warp (crop, scale, flip,
   rotation, elastic), so colours must be found by matching, not by position;
 - motion: target and reference are frames t and t+k of one video shot (real motion, occlusion);
 - distant: the reference is another, barely overlapping window of the same photo or shot
   frame - the same scene and light, but most of the target is not in it, as with a reference
   taken seconds away in a film;
-- unrelated: the reference is another image; only its palette can help (histogram loss).
-The same random hue rotation is applied to the target's ground truth and the reference, so the
-network cannot win by memorising "grass is green": it has to take colours from the reference.
+- semantic: the reference is a different image of similar content (a near neighbour in a
+  colour-free descriptor, see pack.py; for video, often another shot of the same video), so that
+  matching learns "sky matches sky" rather than "pixel matches its warped self";
+- unrelated: the reference is another image (see PairConfig.unrelated_mode);
+- none: no reference; the network colours from the gray content alone (its learned prior).
+For warp, motion and distant pairs (and some semantic ones) the same random hue rotation is
+applied to the target's ground truth and the reference, so the network cannot win by memorising
+"grass is green" where a reference is given: it has to take colours from it. Prior-teaching
+pairs keep their true colours.
 
 Every sample is a pure function of (seed, index): workers and resumed runs see the same data.
 """
@@ -26,8 +32,9 @@ from torch.utils.data import Dataset
 
 from vidcolor import flow
 from vidcolor.color import normalize_ab, normalize_lightness
-from vidcolor.defaults import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 from vidcolor.errors import VidcolorError
+
+from .pack import Packed, collect, descriptor, is_packed, load_packed, nearest_neighbours
 
 
 
@@ -38,72 +45,43 @@ class PairConfig:
     motion_fraction: float = 0.3  # of pairs, when video shots are available
     distant_fraction: float = 0.0  # of pairs: a barely overlapping window of the same image
     unrelated_fraction: float = 0.25
-    hue_rotation_prob: float = 0.8
+    semantic_fraction: float = 0.0  # of pairs: the reference is a similar-looking other image
+    none_fraction: float = 0.0  # of pairs: no reference at all (the model's own colour prior)
+    # "palette": an unrelated reference's colours are the answer's palette (hue-rotated like the
+    # reference, histogram loss, pixel loss down-weighted); "prior": the network should ignore
+    # it and colour from the content (true colours, full pixel loss, no histogram loss).
+    unrelated_mode: str = "palette"
+    unrelated_pixel_weight: float = 0.1  # "palette" mode: the exact colours are unknowable
+    hue_rotation_prob: float = 0.8  # warp, motion and distant pairs
+    semantic_hue_rotation_prob: float = 0.3  # some rotated, so the reference must be read, not ignored
     max_frame_gap: int = 24  # motion pairs: reference up to this many frames away
     video_frame_step: int = 2  # keep every n-th decoded frame of a training video
     flow_preset: str = "medium"
 
     def __post_init__(self) -> None:
-        shares = {"unrelated": self.unrelated_fraction, "motion": self.motion_fraction, "distant": self.distant_fraction}
+        shares = {"unrelated": self.unrelated_fraction, "motion": self.motion_fraction,
+                  "distant": self.distant_fraction, "semantic": self.semantic_fraction, "none": self.none_fraction}
         # Warp pairs take what is left, so the other shares must leave a non-negative rest.
         if any(not 0.0 <= share <= 1.0 for share in shares.values()) or sum(shares.values()) > 1.0:
             listed = " + ".join(f"{kind} {share:g}" for kind, share in shares.items())
             raise VidcolorError(f"pair shares must each be in [0, 1] and add up to at most 1: {listed}")
+        if self.unrelated_mode not in ("palette", "prior"):
+            raise VidcolorError(f"unrelated mode must be palette or prior, not {self.unrelated_mode!r}")
 
 
-def _resize_short_side(rgb_uint8: np.ndarray, short_side: int) -> np.ndarray:
-    h, w = rgb_uint8.shape[:2]
-    scale = short_side / min(h, w)
-    size = (max(1, round(w * scale)), max(1, round(h * scale)))
-    return cv2.resize(rgb_uint8, size, interpolation=cv2.INTER_AREA)
-
-
-def _split_shots(frames: list[np.ndarray], threshold: float = 30.0) -> list[list[np.ndarray]]:
-    """Split frames at hard cuts: mean absolute difference of 32x32 gray thumbnails."""
-    shots: list[list[np.ndarray]] = [[]]
-    previous = None
-    for frame in frames:
-        thumb = cv2.resize(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY), (32, 32), interpolation=cv2.INTER_AREA)
-        thumb = thumb.astype(np.float32)
-        if previous is not None and np.abs(thumb - previous).mean() > threshold:
-            shots.append([])
-        shots[-1].append(frame)
-        previous = thumb
-    return [shot for shot in shots if len(shot) >= 2]
-
-
-def load_sources(dirs: list[str | Path], config: PairConfig) -> tuple[list[np.ndarray], list[list[np.ndarray]]]:
-    """Photos (RGB uint8) and video shots (lists of RGB uint8 frames) under the given paths.
-
-    A path may be an image, a video file or a folder searched recursively for both.
-    """
-    files: list[Path] = []
-    for entry in map(Path, dirs):
-        if entry.is_dir():
-            files += sorted(p for p in entry.rglob("*") if p.is_file())
-        elif entry.is_file():
-            files.append(entry)
-        else:
-            raise VidcolorError(f"training data not found: {entry}")
-    photos, shots = [], []
-    for path in files:
-        suffix = path.suffix.lower()
-        if suffix in IMAGE_SUFFIXES:
-            bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-            if bgr is not None:
-                photos.append(_resize_short_side(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), config.load_short_side))
-        elif suffix in VIDEO_SUFFIXES:
-            from vidcolor.media import read_rgb_frames  # only videos need the PyAV module
-
-            frames = [
-                _resize_short_side(rgb, config.load_short_side)
-                for i, (_, rgb) in enumerate(read_rgb_frames(path))
-                if i % config.video_frame_step == 0
-            ]
-            shots += _split_shots(frames)
-    if not photos and not shots:
-        raise VidcolorError(f"no images or videos found under {', '.join(map(str, dirs))}")
-    return photos, shots
+def load_sources(dirs: list[str | Path], config: PairConfig) -> Packed:
+    """Photos, video shots and semantic neighbours: from a file packed by ``vidcolor pack``
+    (given alone), or decoded now from images, videos and folders of both (small data, tests)."""
+    if len(dirs) == 1 and is_packed(dirs[0]):
+        return load_packed(dirs[0])
+    if any(is_packed(entry) for entry in dirs):
+        raise VidcolorError("a packed training file is given alone: pack every source into it with `vidcolor pack`")
+    photos, shots, photo_sources, shot_sources = collect(dirs, config.load_short_side, config.video_frame_step)
+    items = photos + [frame for shot in shots for frame in shot]
+    shot_of = np.array([-1] * len(photos) + [i for i, shot in enumerate(shots) for _ in shot], np.int32)
+    neighbours = nearest_neighbours(np.stack([descriptor(item) for item in items]), shot_of)
+    sources = photo_sources + [src for src, shot in zip(shot_sources, shots) for _ in shot]
+    return Packed(photos, shots, neighbours, sources)
 
 
 def _view(
@@ -157,30 +135,54 @@ def _rotate_hue(ab: np.ndarray, angle: float) -> np.ndarray:
 class PairDataset(Dataset):
     """Index -> one training pair, as normalised channel-first tensors (see ``__getitem__``)."""
 
-    def __init__(self, photos: list[np.ndarray], shots: list[list[np.ndarray]], config: PairConfig, seed: int, length: int):
-        self.photos, self.shots, self.config, self.seed, self.length = photos, shots, config, seed, length
+    def __init__(self, data: Packed, config: PairConfig, seed: int, length: int):
+        self.photos, self.shots, self.neighbours = data.photos, data.shots, data.neighbours
+        self.config, self.seed, self.length = config, seed, length
+        # Item index of each shot's first frame (items: photos, then every shot's frames in order).
+        self.shot_starts = np.cumsum([len(self.photos)] + [len(shot) for shot in self.shots])
+        self.items = self.photos + [frame for shot in self.shots for frame in shot]
 
     def __len__(self) -> int:
         return self.length
 
-    def _random_image(self, rng: np.random.Generator) -> np.ndarray:
-        pool = len(self.photos) + len(self.shots)
-        pick = int(rng.integers(pool))
+    def _random_item(self, rng: np.random.Generator) -> int:
+        """A photo or a frame of a shot (each shot weighs as much as one photo); its item index."""
+        pick = int(rng.integers(len(self.photos) + len(self.shots)))
         if pick < len(self.photos):
-            return self.photos[pick]
-        shot = self.shots[pick - len(self.photos)]
-        return shot[int(rng.integers(len(shot)))]
+            return pick
+        shot = pick - len(self.photos)
+        return int(self.shot_starts[shot] + rng.integers(len(self.shots[shot])))
 
-    def _pair(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, str]:
+    def _random_image(self, rng: np.random.Generator) -> np.ndarray:
+        return self.items[self._random_item(rng)]
+
+    def _kind(self, rng: np.random.Generator) -> str:
+        cfg = self.config
+        shares = [("unrelated", cfg.unrelated_fraction), ("motion", cfg.motion_fraction if self.shots else 0.0),
+                  ("distant", cfg.distant_fraction), ("semantic", cfg.semantic_fraction), ("none", cfg.none_fraction)]
+        roll = rng.random()
+        for kind, share in shares:
+            if roll < share:
+                return kind
+            roll -= share
+        return "warp"
+
+    def _pair(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray | None, str]:
         cfg, size = self.config, self.config.crop
-        kind_roll = rng.random()
-        if kind_roll < cfg.unrelated_fraction:
-            target_img, ref_img = self._random_image(rng), self._random_image(rng)
+        kind = self._kind(rng)
+        if kind in ("unrelated", "semantic", "none"):
+            index = self._random_item(rng)
+            target_img = self.items[index]
             target = _view(target_img, rng, size, *_random_window(target_img, rng, 0.5), flip=rng.random() < 0.5)
+            if kind == "none":
+                return target, None, kind
+            if kind == "semantic":  # one of the 4 most similar other images (colour-free descriptor)
+                ref_img = self.items[int(self.neighbours[index][rng.integers(min(4, self.neighbours.shape[1]))])]
+            else:
+                ref_img = self._random_image(rng)
             reference = _view(ref_img, rng, size, *_random_window(ref_img, rng, 0.5), flip=rng.random() < 0.5)
-            return target, reference, "unrelated"
-        motion = cfg.motion_fraction if self.shots else 0.0
-        if kind_roll < cfg.unrelated_fraction + motion:
+            return target, reference, kind
+        if kind == "motion":
             shot = self.shots[int(rng.integers(len(self.shots)))]
             t = int(rng.integers(len(shot)))
             gap = int(rng.integers(1, cfg.max_frame_gap + 1)) * (1 if rng.random() < 0.5 else -1)
@@ -190,9 +192,9 @@ class PairDataset(Dataset):
             target = _view(shot[t], rng, size, centre, side, flip=flip)
             jitter = (centre[0] + rng.normal(0, side * 0.05), centre[1] + rng.normal(0, side * 0.05))
             reference = _view(shot[r], rng, size, jitter, side * rng.uniform(0.85, 1.2), flip=flip)
-            return target, reference, "motion"
+            return target, reference, kind
         image = self._random_image(rng)
-        if kind_roll < cfg.unrelated_fraction + motion + cfg.distant_fraction:
+        if kind == "distant":
             h, w = image.shape[:2]
             centre, side = _random_window(image, rng, 0.3, 0.5)
             # 0.75-1.4 window sides away (less where the image ends): on average about a third
@@ -206,7 +208,7 @@ class PairDataset(Dataset):
             flip = rng.random() < 0.5
             target = _view(image, rng, size, centre, side, flip=flip)
             reference = _view(image, rng, size, ref_centre, side * rng.uniform(0.8, 1.3), flip=flip)
-            return target, reference, "distant"
+            return target, reference, kind
         centre, side = _random_window(image, rng, 0.4)
         target = _view(image, rng, size, centre, side, flip=rng.random() < 0.5)
         ref_centre = (centre[0] + rng.normal(0, side * 0.15), centre[1] + rng.normal(0, side * 0.15))
@@ -216,21 +218,47 @@ class PairDataset(Dataset):
         )
         return target, reference, "warp"
 
+    def _rules(self, kind: str) -> tuple[float, float, float, float]:
+        """(hue rotation probability, pixel-, histogram- and chroma-loss weights) of a kind of pair.
+
+        Hue rotation (the same for reference and truth) makes the reference the only source of
+        the right colours; pairs meant to teach the prior (no reference, or one to ignore) keep
+        the true colours, their histogram loss is off (the reference's palette is not the answer)
+        and so is the chroma-deficit loss: without knowing the hue, the cheapest way to match the
+        truth's chroma is one warm cast over everything (seen: a sepia prior after 1,400 steps).
+        """
+        cfg = self.config
+        if kind == "none" or (kind == "unrelated" and cfg.unrelated_mode == "prior"):
+            return 0.0, 1.0, 0.0, 0.0
+        if kind == "unrelated":
+            return cfg.hue_rotation_prob, cfg.unrelated_pixel_weight, 1.0, cfg.unrelated_pixel_weight
+        if kind == "semantic":
+            return cfg.semantic_hue_rotation_prob, 1.0, 1.0, 1.0
+        return cfg.hue_rotation_prob, 1.0, 1.0, 1.0
+
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         """Returns normalised tensors: ``lightness`` (1, s, s), ``ab`` (2, s, s) ground truth,
         ``ref_lightness`` (1, s, s), ``ref_ab`` (2, s, s), ``flow_ab`` (2, s, s) and
         ``flow_confidence`` (1, s, s) (the reference propagated onto the target by DIS flow,
-        exactly as at inference), and ``unrelated`` (a 0/1 scalar)."""
+        exactly as at inference), and the scalars ``pixel_weight``, ``hist_weight``,
+        ``chroma_weight`` and ``has_reference``. A pair without a reference has a flat mid-gray one (all zeros) and no
+        flow candidate, as :func:`vidcolor.models.empty_reference` gives at inference."""
         rng = np.random.default_rng([self.seed, index])
         target_rgb, ref_rgb, kind = self._pair(rng)
-        target_lab, ref_lab = _lab(target_rgb), _lab(ref_rgb)
-        if rng.random() < self.config.hue_rotation_prob:
+        hue_probability, pixel_weight, hist_weight, chroma_weight = self._rules(kind)
+        target_lab = _lab(target_rgb)
+        ref_lab = _lab(ref_rgb) if ref_rgb is not None else np.zeros_like(target_lab)
+        if rng.random() < hue_probability:
             angle = rng.uniform(0, 2 * np.pi)
             target_lab[..., 1:] = _rotate_hue(target_lab[..., 1:], angle)
             ref_lab[..., 1:] = _rotate_hue(ref_lab[..., 1:], angle)
-        flow_ab, confidence = flow.propagate(
-            target_lab[..., 0], ref_lab[..., 0], ref_lab[..., 1:], self.config.flow_preset
-        )
+        if ref_rgb is None:
+            ref_lab[..., 0] = 50.0  # normalised lightness 0
+            flow_ab, confidence = np.zeros_like(target_lab[..., 1:]), np.zeros_like(target_lab[..., 0])
+        else:
+            flow_ab, confidence = flow.propagate(
+                target_lab[..., 0], ref_lab[..., 0], ref_lab[..., 1:], self.config.flow_preset
+            )
 
         def chw(array: np.ndarray) -> torch.Tensor:
             return torch.from_numpy(np.ascontiguousarray(array.transpose(2, 0, 1) if array.ndim == 3 else array[None]))
@@ -242,5 +270,8 @@ class PairDataset(Dataset):
             "ref_ab": chw(normalize_ab(ref_lab[..., 1:])),
             "flow_ab": chw(normalize_ab(flow_ab)),
             "flow_confidence": chw(confidence),
-            "unrelated": torch.tensor(float(kind == "unrelated")),
+            "pixel_weight": torch.tensor(pixel_weight),
+            "hist_weight": torch.tensor(hist_weight),
+            "chroma_weight": torch.tensor(chroma_weight),
+            "has_reference": torch.tensor(float(ref_rgb is not None)),
         }

@@ -22,10 +22,13 @@ def multiscale_pixel_loss(predictions: list[torch.Tensor], ab: torch.Tensor, wei
     return total / len(predictions)
 
 
-def histogram_loss(prediction: torch.Tensor, reference_histogram: torch.Tensor, bins: int) -> torch.Tensor:
-    """Chi-square distance between the output's and the reference's soft ab histograms."""
+def histogram_loss(prediction: torch.Tensor, reference_histogram: torch.Tensor, bins: int,
+                   weight: torch.Tensor | None = None) -> torch.Tensor:
+    """Chi-square distance between the output's and the reference's soft ab histograms,
+    weighted per sample (``weight`` ``(b,)``; 0 where the reference's palette is not the answer)."""
     hist = ab_histogram(prediction, bins)
-    return (2 * (hist - reference_histogram) ** 2 / (hist + reference_histogram + 1e-6)).sum(1).mean()
+    per_sample = (2 * (hist - reference_histogram) ** 2 / (hist + reference_histogram + 1e-6)).sum(1)
+    return per_sample.mean() if weight is None else (per_sample * weight).mean()
 
 
 def chroma_deficit(prediction: torch.Tensor, ab: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:

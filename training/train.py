@@ -49,7 +49,6 @@ class TrainConfig:
     w_tv: float = 0.01
     w_chroma: float = 0.0  # one-sided chroma-deficit term against washed-out output (0: off)
     w_adv: float = 0.005
-    unrelated_pixel_weight: float = 0.1  # an unrelated reference cannot tell the true colours
     seed: int = 0
     workers: int = 1
     device: str = "auto"
@@ -135,9 +134,9 @@ def train(cfg: TrainConfig) -> Path:
     start_step = _resume(models, last) if cfg.resume and last.is_file() else 0
 
     # ---- data: sample i of the run is always the same pair, so resuming just skips ahead
-    photos, shots = load_sources(cfg.data, cfg.pairs)
-    print(f"data: {len(photos)} photos, {len(shots)} video shots ({sum(map(len, shots))} frames)")
-    loader = _loader(PairDataset(photos, shots, cfg.pairs, cfg.seed, length=cfg.steps * cfg.batch_size),
+    data = load_sources(cfg.data, cfg.pairs)
+    print(f"data: {len(data.photos)} photos, {len(data.shots)} video shots ({sum(map(len, data.shots))} frames)")
+    loader = _loader(PairDataset(data, cfg.pairs, cfg.seed, length=cfg.steps * cfg.batch_size),
                      start_step, cfg)
 
     out.mkdir(parents=True, exist_ok=True)  # only now: bad model or data settings leave no run folder
@@ -169,7 +168,7 @@ def train(cfg: TrainConfig) -> Path:
                 opt_g=models.opt_g.state_dict(), opt_d=models.opt_d.state_dict(), step=done, train_config=_plain(cfg),
             )
     if cfg.calibration_pairs:
-        _fit_hedge(models.generator, PairDataset(photos, shots, cfg.pairs, cfg.seed + 1, length=cfg.calibration_pairs),
+        _fit_hedge(models.generator, PairDataset(data, cfg.pairs, cfg.seed + 1, length=cfg.calibration_pairs),
                    device, cfg.batch_size)
     final = out / "generator.pt"
     save_checkpoint(final, models.generator, train_config=_plain(cfg))
@@ -185,6 +184,9 @@ def _build_models(cfg: TrainConfig, device: torch.device) -> _Models:
         generator = load_model(cfg.init_from).train() if cfg.init_from else build_model(cfg.preset)
     except (ModelNotFoundError, ValueError) as exc:
         raise VidcolorError(str(exc)) from exc
+    if cfg.init_from and cfg.steps > 0:
+        # A hedge was fitted to the old weights' errors; new weights get their own (or none).
+        generator.hedge_scales.fill_(1.0)
     generator = generator.to(device)
     discriminator = PatchDiscriminator().to(device)
     parts = dict(generator.named_children())
@@ -236,11 +238,11 @@ def _train_step(models: _Models, batch: dict, adversarial: bool, cfg: TrainConfi
         reference = generator.encode_reference(batch["ref_lightness"], batch["ref_ab"])
         predictions = generator(batch["lightness"], reference, batch["flow_ab"], batch["flow_confidence"])
         output = predictions[-1]
-        sample_weight = 1.0 - batch["unrelated"] * (1.0 - cfg.unrelated_pixel_weight)
-        pixel = losses.multiscale_pixel_loss(predictions, batch["ab"], sample_weight)
-        hist = losses.histogram_loss(output.float(), reference.histogram.float(), generator.config.hist_bins)
+        pixel = losses.multiscale_pixel_loss(predictions, batch["ab"], batch["pixel_weight"])
+        hist = losses.histogram_loss(output.float(), reference.histogram.float(), generator.config.hist_bins,
+                                     batch["hist_weight"])
         tv = losses.total_variation(output)
-        chroma = losses.chroma_deficit(output, batch["ab"], sample_weight)
+        chroma = losses.chroma_deficit(output, batch["ab"], batch["chroma_weight"])
         loss = cfg.w_pixel * pixel + cfg.w_hist * hist + cfg.w_tv * tv + cfg.w_chroma * chroma
         adv_g = torch.zeros((), device=device)
         if adversarial:

@@ -300,7 +300,8 @@ def colorize_batches(
 
 
 def colorize_stream(
-    colorizer: FrameColourer, frames: Iterable, batch_size: int = defaults.BATCH_SIZE, smooth: bool = True
+    colorizer: FrameColourer, frames: Iterable, batch_size: int = defaults.BATCH_SIZE, smooth: bool = True,
+    keyframes: str = defaults.KEYFRAMES,
 ) -> Iterator[np.ndarray]:
     """Colourise frames one by one as they come: an iterator in, RGB uint8 ``(h, w, 3)`` frames out.
 
@@ -310,6 +311,7 @@ def colorize_stream(
     frame follows its input after at most ``batch_size`` frames. The temporal state (scene cuts,
     flow smoothing) is carried across batches exactly as for a file, so the same frames give
     the same colours as ``vidcolor`` on the command line with the same batch size.
+    ``keyframes``: "every" frame through the network, or "auto" (see :func:`colorize_batches`).
     """
 
     def batches() -> Iterator[tuple[torch.Tensor, None]]:
@@ -322,7 +324,7 @@ def colorize_stream(
         if grays:
             yield lightness_batch(np.stack(grays)), None
 
-    for rgb in colorize_batches(colorizer, batches(), smooth=smooth):
+    for rgb in colorize_batches(colorizer, batches(), smooth=smooth, keyframes=keyframes):
         yield from rgb.cpu().numpy()
 
 

@@ -2,7 +2,7 @@
 
     from vidcolor import Colorizer
     colorizer = Colorizer.from_pretrained()          # shipped weights, GPU when there is one
-    colorizer.set_reference(reference_rgb_uint8)     # encoded once, reused for every frame
+    colorizer.set_reference(reference_rgb_uint8)     # encoded once, reused for every frame (None: automatic)
     rgb_uint8 = colorizer.colorize(gray_frames)      # (b, h, w) or (h, w) -> (b, h, w, 3)
 
 Several references: ``set_references([a, b, c])`` encodes each once; ``choose_reference(frames)``
@@ -96,9 +96,17 @@ class Reference:
     """A reference image prepared once: network features and its Lab for flow propagation."""
 
     features: ReferenceFeatures
-    lab: torch.Tensor  # (1, 3, h, w) at the working scale (short side work_size, or its own), on the CPU
+    lab: torch.Tensor | None  # (1, 3, h, w) at the working scale (short side work_size, or its own), on the CPU
     chroma: float  # mean chroma in Lab units
     digest: str  # sha256 of the image's pixels: identifies the reference for a resumed run
+
+    @property
+    def automatic(self) -> bool:
+        """The stand-in for "no reference": the model colours from its learned prior."""
+        return self.lab is None
+
+
+AUTOMATIC = "automatic"  # the digest of the no-reference stand-in
 
 
 class Colorizer:
@@ -140,7 +148,8 @@ class Colorizer:
         # 1.51 GB eight per call.
         self.network_batch = network_batch or (1 if self.device.type == "cpu" else None)
         self.hedge = hedge
-        self.references: list[Reference] = []
+        # Until references are set, the colourizer is in automatic mode (no reference).
+        self.references: list[Reference] = [self._automatic_reference()]
 
     @classmethod
     def from_pretrained(
@@ -194,19 +203,28 @@ class Colorizer:
         digest = hashlib.sha256(rgb.contiguous().numpy().tobytes()).hexdigest()
         return Reference(features, flow_lab, chroma, digest)
 
+    def _automatic_reference(self) -> Reference:
+        with torch.inference_mode():
+            features = self.model.encode_empty_reference()
+        return Reference(features, None, 0.0, AUTOMATIC)
+
     def set_reference(self, image) -> None:
-        """Use this colour image (RGB uint8 ``(h, w, 3)``) as the only reference."""
-        self.set_references([image])
+        """Use this colour image (RGB uint8 ``(h, w, 3)``) as the only reference; ``None``: no
+        reference (automatic mode: colours from the model's learned prior)."""
+        self.set_references([] if image is None else [image])
 
     def set_references(self, images) -> None:
-        """Encode several colour references once each (index 0, 1, ... in the colouring calls)."""
-        if not images:
-            raise VidcolorError("at least one reference image is needed")
-        self.references = [self.prepare_reference(image) for image in images]
+        """Encode several colour references once each (index 0, 1, ... in the colouring calls);
+        an empty list is automatic mode (index 0: no reference)."""
+        images = list(images)
+        self.references = [self.prepare_reference(image) for image in images] or [self._automatic_reference()]
+
+    @property
+    def automatic(self) -> bool:
+        """Whether no reference is set: colours come from the model's learned prior."""
+        return self.references[0].automatic
 
     def _reference(self, index: int) -> Reference:
-        if not self.references:
-            raise VidcolorError("no reference set: call set_reference(image) first")
         return self.references[index]
 
     def identity(self) -> dict:
@@ -295,6 +313,10 @@ class Colorizer:
         Returns ab ``(b, 2, h, w)`` in Lab units and confidence ``(b, 1, h, w)`` in [0, 1].
         """
         reference = self._reference(reference)
+        if reference.automatic:  # nothing to carry
+            b, _, h, w = lightness_work.shape
+            zeros = torch.zeros(b, 3, h, w, device=self.device)
+            return zeros[:, :2], zeros[:, 2:]
         ref_lab = F.interpolate(
             reference.lab, size=lightness_work.shape[-2:], mode="bilinear", align_corners=False, antialias=True
         )
@@ -363,10 +385,13 @@ class Colorizer:
         return photo.merge(image, lightness_work[0, 0].cpu().numpy(),
                            ab_work[0].permute(1, 2, 0).float().cpu().contiguous().numpy())
 
-    def stream(self, frames, batch_size: int = defaults.BATCH_SIZE, smooth: bool = True):
+    def stream(self, frames, batch_size: int = defaults.BATCH_SIZE, smooth: bool = True,
+               keyframes: str = defaults.KEYFRAMES):
         """Colourise an iterator of frames lazily, carrying the temporal state: RGB uint8 ``(h, w, 3)`` out.
 
         ``frames``: gray ``(h, w)`` or colour ``(h, w, 3)`` arrays of one size, e.g. from a PyAV
-        decode loop or an OpenCV capture loop. See :func:`vidcolor.clip.colorize_stream`.
+        decode loop or an OpenCV capture loop. ``keyframes="auto"`` runs the network on adaptive
+        keyframes only (faster; see :func:`vidcolor.clip.colorize_batches`).
+        See :func:`vidcolor.clip.colorize_stream`.
         """
-        return colorize_stream(self, frames, batch_size=batch_size, smooth=smooth)
+        return colorize_stream(self, frames, batch_size=batch_size, smooth=smooth, keyframes=keyframes)

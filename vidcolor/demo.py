@@ -63,7 +63,8 @@ INTRO = """\
 # vidcolor
 Colour black-and-white photos and film clips from a **colour reference image**: the colours of
 the reference are carried onto the matching content. Upload a photo (or a short clip, whose sound
-is kept) and a reference, or start from one of the examples below.
+is kept) and a reference, or start from one of the examples below. Without a reference the model
+guesses plausible colours from the picture alone (automatic mode).
 """
 
 OUTRO = """\
@@ -151,11 +152,11 @@ class DemoApp:
     def colorize_photo(self, photo: dict | None, reference: dict | None, work_size, full_colour=False) -> str:
         """Photo tab and ``colorize_photo`` endpoint: the coloured photo, as a PNG path."""
         photo_upload = upload_of(photo, "Upload the black-and-white photo to colour.")
-        reference_upload = upload_of(reference, "Upload a colour reference image.")
+        reference_upload = upload_of(reference)  # none: automatic colours from the model's prior
         with errors_shown_in_page(photo_upload, reference_upload):
             size = checked_work_size(work_size)
             image = read_image(photo_upload.path)
-            reference_image = read_image(reference_upload.path)
+            reference_image = read_image(reference_upload.path) if reference_upload else None
             with self._lock, warnings_shown_in_page(reference_upload):
                 self.colorizer.work_size = size
                 self.colorizer.hedge = not full_colour
@@ -181,7 +182,7 @@ class DemoApp:
         With two references, each shot is coloured from the one that matches it best.
         """
         clip_upload = upload_of(clip, "Upload the black-and-white clip to colour.")
-        references = [upload_of(reference, "Upload a colour reference image."), upload_of(second_reference)]
+        references = [upload_of(reference), upload_of(second_reference)]  # none: automatic
         references = [upload for upload in references if upload is not None]
         with errors_shown_in_page(clip_upload, *references):
             size = checked_work_size(work_size)
@@ -251,7 +252,7 @@ class DemoApp:
                 with gr.Row():
                     photo = gr.Image(label="Black-and-white photo", sources=["upload"], height=300,
                                      elem_id="photo-input", placeholder="A colour photo is made gray")
-                    reference = gr.Image(label="Colour reference", sources=["upload"], height=300,
+                    reference = gr.Image(label="Colour reference (optional)", sources=["upload"], height=300,
                                          elem_id="photo-reference")
                 button = gr.Button("Colour the photo", variant="primary", elem_id="colorize-photo")
             with gr.Column():
@@ -269,7 +270,7 @@ class DemoApp:
                 clip = gr.Video(label=f"Black-and-white clip (up to {self.max_seconds:g} s)",
                                 sources=["upload"], height=300, elem_id="clip-input")
                 with gr.Row():
-                    reference = gr.Image(label="Colour reference", sources=["upload"], height=200,
+                    reference = gr.Image(label="Colour reference (optional)", sources=["upload"], height=200,
                                          elem_id="clip-reference")
                     reference_2 = gr.Image(label="Second reference (optional)", sources=["upload"], height=200,
                                            elem_id="clip-reference-2")

@@ -9,6 +9,8 @@ every method (flow especially) reproduces it exactly, which says nothing.
 
 Cross-image protocol: a source written ``SOURCE=REFERENCE`` takes its reference from another
 image, or from the first content frame of another clip (a similar scene, never the same shot).
+Automatic protocol (``--automatic``): no reference at all; the model colours from its learned
+prior, and only the gray baseline applies (the palette and flow baselines need a reference).
 ``--encoded`` scores what a user receives by default: every method's frames (baselines too) go
 through x264 at crf 18 in 4:2:0 before they are compared; without it the frames are scored as
 coloured (what ``--crf 0 --pix-fmt yuv444p`` writes).
@@ -39,7 +41,9 @@ METRICS = ("psnr", "ssim", "ciede2000", "colourfulness_ratio", "cdc", "warp_erro
 
 
 def read_clip(source: Path, count: int) -> list[np.ndarray]:
-    """The first ``count`` RGB uint8 frames of a colour video or a folder of frames."""
+    """The first ``count`` RGB uint8 frames of a colour video or a folder of frames (a photo: one frame)."""
+    if source.is_file() and source.suffix.lower() in IMAGE_SUFFIXES:
+        return [read_image(source)]
     if source.is_dir():
         files = sorted(p for p in source.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
         return [read_image(p) for p in files[:count]]
@@ -99,17 +103,21 @@ def through_encoder(frames_rgb: list[np.ndarray], folder: Path) -> list[np.ndarr
 def evaluate_clip(
     source: Path, colorizer: Colorizer, frames: int, ref_offset: int, batch_size: int, smooth: bool = True,
     reference: Path | None = None, encoded: bool = False, keyframes: str = defaults.KEYFRAMES,
+    automatic: bool = False,
 ) -> dict:
     """Scores of every method on one clip: ``{method: {metric: value}}`` plus bookkeeping.
 
     ``reference``: take the reference from this image or clip (cross-image protocol) instead of
     the clip itself. ``encoded``: score every method's frames after the default encoding.
+    ``automatic``: no reference (the model's prior; palette and flow are not scored: NaN).
     """
-    clip = read_clip(source, frames + ref_offset + 200 if reference is None else frames)
+    clip = read_clip(source, frames + ref_offset + 200 if reference is None and not automatic else frames)
     if not clip:
         raise VidcolorError(f"{source}: no frames")
-    reference_rgb, ref_index = _reference_of(source, clip, ref_offset, reference)
-    reference_lab = to_lab(reference_rgb)
+    if automatic:
+        reference_rgb, ref_index = None, -1
+    else:
+        reference_rgb, ref_index = _reference_of(source, clip, ref_offset, reference)
     ground_truth, evaluated_labs = clip[:frames], [to_lab(rgb) for rgb in clip[:frames]]
     del clip  # the frames past the evaluated ones (up to ~200 + the offset) are not needed
     scored = [i for i in range(len(ground_truth)) if i != ref_index]
@@ -125,9 +133,13 @@ def evaluate_clip(
     outputs = {
         "model": model_frames,
         "gray": [baselines.lab_to_rgb_uint8(lab[..., 0], baselines.gray_ab(lab[..., 0])) for lab in evaluated_labs],
-        "palette": [baselines.lab_to_rgb_uint8(lab[..., 0], baselines.palette_ab(lab[..., 0], reference_lab)) for lab in evaluated_labs],
-        "flow": [baselines.lab_to_rgb_uint8(lab[..., 0], baselines.flow_ab(lab[..., 0], reference_lab)) for lab in evaluated_labs],
     }
+    if reference_rgb is not None:
+        reference_lab = to_lab(reference_rgb)
+        outputs["palette"] = [baselines.lab_to_rgb_uint8(lab[..., 0], baselines.palette_ab(lab[..., 0], reference_lab))
+                              for lab in evaluated_labs]
+        outputs["flow"] = [baselines.lab_to_rgb_uint8(lab[..., 0], baselines.flow_ab(lab[..., 0], reference_lab))
+                           for lab in evaluated_labs]
     if encoded:
         with tempfile.TemporaryDirectory() as folder:
             outputs = {method: through_encoder(frames_rgb, Path(folder)) for method, frames_rgb in outputs.items()}
@@ -139,6 +151,8 @@ def evaluate_clip(
         scores["cdc"] = metrics.cdc(frames_rgb)
         scores["warp_error"] = metrics.chroma_warp_error(frames_rgb, ground_truth)
         result[method] = {k: scores[k] for k in METRICS}
+    for method in METHODS:
+        result.setdefault(method, {k: math.nan for k in METRICS})
     result["cdc_ground_truth"] = metrics.cdc(ground_truth)
     result["warp_error_ground_truth"] = metrics.chroma_warp_error(ground_truth, ground_truth)
     return result
@@ -164,6 +178,17 @@ def format_table(results: list[dict], mean: dict) -> str:
     return "\n".join(lines)
 
 
+def _nan_to_none(value):
+    """JSON has no NaN: a score that does not apply (no reference for the baselines) is null."""
+    if isinstance(value, dict):
+        return {k: _nan_to_none(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_nan_to_none(v) for v in value]
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="vidcolor evaluate", description=__doc__.splitlines()[0])
     parser.add_argument("sources", nargs="+", help="colour videos or folders of colour frames; SOURCE=REFERENCE "
@@ -177,6 +202,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--keyframes", choices=defaults.KEYFRAME_MODES, default=defaults.KEYFRAMES,
                         help="where the network runs: every frame, or adaptive keyframes with colour carried between")
     parser.add_argument("--full-colour", action="store_true", help="the model without its chroma hedge")
+    parser.add_argument("--automatic", action="store_true", help="no reference: the model's learned prior alone")
     parser.add_argument("--encoded", action="store_true",
                         help="score what a user receives by default: every method through x264 crf 18 4:2:0")
     parser.add_argument("--json", default="evaluation.json", help="where to write the results (default evaluation.json)")
@@ -192,13 +218,14 @@ def main(argv: list[str]) -> int:
         results.append(evaluate_clip(
             source, colorizer, args.frames, args.ref_offset, args.batch_size, args.temporal == "flow",
             reference=Path(reference_text) if reference_text else None, encoded=args.encoded,
-            keyframes=args.keyframes,
+            keyframes=args.keyframes, automatic=args.automatic,
         ))
     mean = summarise(results)
     print(format_table(results, mean))
     payload = {"checkpoint": args.checkpoint or "default", "ref_offset": args.ref_offset, "frames": args.frames,
                "temporal": args.temporal, "keyframes": args.keyframes, "full_colour": args.full_colour, "encoded": args.encoded,
+               "automatic": args.automatic,
                "clips": results, "mean": mean}
-    Path(args.json).write_text(json.dumps(payload, indent=2, default=lambda x: None if math.isnan(x) else x))
+    Path(args.json).write_text(json.dumps(_nan_to_none(payload), indent=2))
     print(f"wrote {args.json}")
     return 0

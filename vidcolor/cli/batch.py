@@ -25,7 +25,8 @@ def build_batch_parser() -> argparse.ArgumentParser:
                         "line, optionally followed by its own --reference options)")
     parser.add_argument("-o", "--out", required=True, help="output folder (created); outputs are named <stem>_color<ext>")
     parser.add_argument("-r", "--reference", action="append", default=[],
-                        help="reference image or folder for every film without references of its own (repeatable)")
+                        help="reference image or folder for every film without references of its own (repeatable; "
+                        "none at all: automatic colours from the model's learned prior)")
     parser.add_argument("--workers", type=int, default=None,
                         help="worker processes (default: one per GPU, else one per CPU)")
     parser.add_argument("--gpus-per-worker", type=float, default=1.0, help="GPUs per worker where there are GPUs")
@@ -84,9 +85,8 @@ def collect_films(inputs: list[str], references: list[str], out: Path) -> list:
         raise VidcolorError("no videos found in the inputs")
     films, outputs = [], set()
     for video, own in entries:
+        # No reference at all: the film is coloured automatically (the model's learned prior).
         paths, pins = parse_references(own or references) if (own or references) else ([], [])
-        if not paths:
-            raise VidcolorError(f"{video}: no reference (give --reference, or references on its line of a list file)")
         output = out / f"{Path(video).stem}_color{Path(video).suffix or '.mp4'}"
         if output in outputs:
             raise VidcolorError(f"{video}: two inputs would write the same output {output.name}")
@@ -114,7 +114,7 @@ def batch_command(argv: list[str]) -> int:
         hedge=not args.full_colour, chunk_seconds=args.chunk_seconds, retries=args.retries,
         task_timeout_s=args.task_timeout,
         options=VideoOptions(batch_size=args.batch_size, smooth=args.temporal == "flow", codec=args.codec,
-                             crf=args.crf, preset=args.preset, pix_fmt=args.pix_fmt),
+                             crf=args.crf, preset=args.preset, pix_fmt=args.pix_fmt, keyframes=args.keyframes),
     )
     started = time.perf_counter()
     statuses = _run_with_progress(films, settings, args) if films else []

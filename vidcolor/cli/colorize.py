@@ -28,8 +28,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"vidcolor {__version__}")
     parser.add_argument("input", help="video or photo to colourise")
     parser.add_argument(
-        "-r", "--reference", required=True, action="append",
-        help="colour reference image or folder of images; repeat for several (the best match is "
+        "-r", "--reference", action="append", default=[],
+        help="colour reference image or folder of images (none: automatic colours from the model's "
+        "learned prior); repeat for several (the best match is "
         "chosen per shot) or pin one to a time or a frame: --reference 0:00=a.jpg --reference 1:30=b.jpg "
         "or --reference '#0=a.jpg' --reference '#2160=b.jpg'; a folder from `vidcolor shots` gives each "
         "shot its own still",
@@ -50,10 +51,6 @@ def build_parser() -> argparse.ArgumentParser:
     add_run_options(parser)
     parser.add_argument("--precision", choices=defaults.PRECISIONS, default=defaults.PRECISION,
                         help="network precision (default: fp16 on a GPU, bf16 on a CPU with AMX, else fp32)")
-    parser.add_argument("--keyframes", choices=defaults.KEYFRAME_MODES, default=defaults.KEYFRAMES,
-                        help="where the network runs: on every frame, or on adaptive keyframes (shot starts and "
-                        "where motion uncovers too much) with colour carried along the flow between them "
-                        f"(faster; default {defaults.KEYFRAMES})")
     parser.add_argument("--compile", action="store_true", help="torch.compile the network (faster on a GPU after a slow start)")
     stream = parser.add_argument_group("streams", "INPUT and -o may be - (stdin/stdout) or a URL (tcp://, udp://, ...)")
     stream.add_argument("--format", dest="container_format", choices=defaults.STREAM_FORMATS,
@@ -234,7 +231,8 @@ def _print_summary(report, plan: _Plan, seconds: float) -> None:
     resumed = f", resumed after {report.resumed_frames}" if report.resumed_frames else ""
     print(f"coloured {done} frames{resumed} in {seconds:.1f} s ({done / max(seconds, 1e-9):.1f} fps) -> {plan.output}",
           file=sys.stderr)
-    print(report.summary([path.name for path in plan.reference_paths]), file=sys.stderr)
+    print(report.summary([path.name for path in plan.reference_paths] or ["no reference (automatic)"]),
+          file=sys.stderr)
     if report.muted_frames:
         print("  to colour them: give each shot a still of its own scene (repeat --reference, or pin "
               "TIME=IMAGE), or keep the network's full colour with --full-colour", file=sys.stderr)

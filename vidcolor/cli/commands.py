@@ -7,6 +7,7 @@ import dataclasses
 from pathlib import Path
 
 from .. import defaults
+from ..errors import VidcolorError
 from .options import add_run_options
 
 
@@ -62,6 +63,14 @@ def train_command(argv: list[str]) -> int:
                         help="share of pairs taken from video shots (when videos are given)")
     parser.add_argument("--distant-fraction", type=float, default=defaults.pairs.distant_fraction,
                         help="share of pairs whose reference is a barely overlapping window of the same image")
+    parser.add_argument("--semantic-fraction", type=float, default=defaults.pairs.semantic_fraction,
+                        help="share of pairs whose reference is a similar-looking other image")
+    parser.add_argument("--none-fraction", type=float, default=defaults.pairs.none_fraction,
+                        help="share of pairs without a reference (teaches the colour prior of automatic mode)")
+    parser.add_argument("--unrelated-fraction", type=float, default=defaults.pairs.unrelated_fraction,
+                        help="share of pairs whose reference is a random other image")
+    parser.add_argument("--unrelated-mode", choices=("palette", "prior"), default=defaults.pairs.unrelated_mode,
+                        help="what an unrelated reference teaches: its palette, or to be ignored for the prior")
     parser.add_argument("--calibration-pairs", type=int, default=defaults.calibration_pairs,
                         help="fresh pairs the chroma hedge is fitted on after training (0: keep the model's); "
                         "--steps 0 --init-from CKPT only re-fits it")
@@ -78,9 +87,27 @@ def train_command(argv: list[str]) -> int:
         calibration_pairs=args.calibration_pairs, workers=args.workers, seed=args.seed, device=args.device,
         resume=args.resume, init_from=args.init_from, freeze=args.freeze,
         pairs=dataclasses.replace(defaults.pairs, max_frame_gap=args.max_frame_gap,
-                                  motion_fraction=args.motion_fraction, distant_fraction=args.distant_fraction),
+                                  motion_fraction=args.motion_fraction, distant_fraction=args.distant_fraction,
+                                  semantic_fraction=args.semantic_fraction, none_fraction=args.none_fraction,
+                                  unrelated_fraction=args.unrelated_fraction, unrelated_mode=args.unrelated_mode),
     )
     print(f"final checkpoint: {train(cfg)}")
+    return 0
+
+
+def pack_command(argv: list[str]) -> int:
+    from ..training.pack import pack
+
+    parser = argparse.ArgumentParser(
+        prog="vidcolor pack", description="Decode training data once into one array file for `vidcolor train --data FILE`.")
+    parser.add_argument("--data", nargs="+", required=True, help="image folders, video files or folders of both")
+    parser.add_argument("--out", required=True, help="the packed file to write (.npz)")
+    parser.add_argument("--short-side", type=int, default=192, help="images and frames are stored at this short side")
+    parser.add_argument("--frame-step", type=int, default=2, help="keep every n-th frame of a video")
+    args = parser.parse_args(argv)
+    if not args.out.endswith(".npz"):
+        raise VidcolorError("--out must end in .npz")
+    pack(args.data, args.out, args.short_side, args.frame_step)
     return 0
 
 
@@ -125,5 +152,5 @@ def shots_command(argv: list[str]) -> int:
     return run(argv)
 
 
-COMMANDS = {"example": example_command, "demo": demo_command, "train": train_command, "evaluate": evaluate_command,
+COMMANDS = {"example": example_command, "demo": demo_command, "train": train_command, "pack": pack_command, "evaluate": evaluate_command,
             "batch": batch_command, "gst-path": gst_path_command, "shots": shots_command}

@@ -16,5 +16,9 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
                         help=f"short side at which chroma is predicted (default {defaults.WORK_SIZE})")
     parser.add_argument("--temporal", choices=defaults.TEMPORAL_MODES, default=defaults.TEMPORAL,
                         help=f"flow-guided chroma smoothing (default {defaults.TEMPORAL})")
+    parser.add_argument("--keyframes", choices=defaults.KEYFRAME_MODES, default=defaults.KEYFRAMES,
+                        help="where the network runs: on every frame, or on adaptive keyframes (shot starts and "
+                        "where motion uncovers too much) with colour carried along the flow between them "
+                        f"(faster; default {defaults.KEYFRAMES})")
     parser.add_argument("--full-colour", action="store_true",
                         help="keep the network's full colour where the reference matches badly (default: mute it there)")

@@ -50,7 +50,8 @@ SRC_CAPS = _caps(OUTPUT_FORMATS)
 _READY = GObject.ParamFlags.READWRITE | Gst.PARAM_MUTABLE_READY
 PROPERTIES = {
     "reference": (str, "Reference images", "Colour reference: an image, a folder of images, or several separated by "
-                  "commas or semicolons; TIME=IMAGE pins an image to a stream time (e.g. 0:00=a.jpg,1:30=b.jpg)",
+                  "commas or semicolons; TIME=IMAGE pins an image to a stream time (e.g. 0:00=a.jpg,1:30=b.jpg); "
+                  "empty: automatic colours from the model's learned prior",
                   "", _READY),
     "model": (str, "Model", "Shipped model name or checkpoint path (empty: the shipped default model)", "", _READY),
     "device": (str, "Device", "Where the model runs: auto (the GPU when there is one), cpu or cuda", "auto", _READY),
@@ -62,6 +63,9 @@ PROPERTIES = {
                  "each frame on its own", defaults.TEMPORAL, _READY),
     "full-colour": (bool, "Full colour", "Keep the network's full colour where the reference matches the frame badly "
                     "(default: mute it there)", False, _READY),
+    "keyframes": (str, "Keyframes", "every: the network on every frame; auto: on adaptive keyframes (shot starts, "
+                  "where the motion uncovers too much, at most 4 frames apart) with colour carried along the motion "
+                  "between them (faster)", defaults.KEYFRAMES, _READY),
     "latency": (int, "Latency", "Frames coloured together in one batch: the element holds up to this many frames "
                 "(1: each frame goes out before the next comes in)", 1, 1024, defaults.BATCH_SIZE,
                 GObject.ParamFlags.READWRITE | Gst.PARAM_MUTABLE_PLAYING),
@@ -152,6 +156,7 @@ class VidcolorElement(GstBase.BaseTransform):
                 reference=self.values["reference"], model=self.values["model"] or None, device=self.values["device"],
                 work_size=self.values["work-size"], precision=self.values["precision"],
                 temporal=self.values["temporal"], full_colour=self.values["full-colour"],
+                keyframes=self.values["keyframes"],
             )
             if self.engine is None or settings != self.engine_settings:
                 self.engine, self.engine_settings = None, None  # the old model freed before the new one loads

@@ -41,14 +41,15 @@ class Settings:
     precision: str = defaults.PRECISION
     temporal: str = defaults.TEMPORAL
     full_colour: bool = False
+    keyframes: str = defaults.KEYFRAMES
 
     def check(self) -> None:
+        if self.keyframes not in defaults.KEYFRAME_MODES:
+            raise VidcolorError(f"unknown keyframes mode {self.keyframes!r}; choose from {', '.join(defaults.KEYFRAME_MODES)}")
         if self.temporal not in defaults.TEMPORAL_MODES:
             raise VidcolorError(f"unknown temporal mode {self.temporal!r}; choose from {', '.join(defaults.TEMPORAL_MODES)}")
         if self.device not in ("auto", "cpu", "cuda") and not self.device.startswith("cuda:"):
             raise VidcolorError(f"unknown device {self.device!r}; choose auto, cpu or cuda")
-        if not split_references(self.reference):
-            raise VidcolorError("no reference image: set the reference property to an image or a folder of images")
 
 
 class Engine:
@@ -61,6 +62,7 @@ class Engine:
         images = [read_image(path) for path in paths]
         self.pins = [ReferencePin(seconds, index) for seconds, index in pins]
         self.smooth = settings.temporal == "flow"
+        self.keyframes = settings.keyframes
         self.colorizer = Colorizer.from_pretrained(
             settings.model or None, device=settings.device, work_size=settings.work_size,
             precision=settings.precision, hedge=not settings.full_colour,
@@ -79,7 +81,8 @@ class Engine:
         """
         gray = np.stack([to_gray_batch(frame)[0].numpy() for frame in frames])
         batch = [(lightness_batch(gray), seconds if self.pins else None)]
-        (rgb,) = colorize_batches(self.colorizer, batch, smooth=self.smooth, pins=self.pins, state=self.state)
+        (rgb,) = colorize_batches(self.colorizer, batch, smooth=self.smooth, pins=self.pins, state=self.state,
+                                  keyframes=self.keyframes)
         return rgb.cpu().numpy()
 
     def seconds_per_frame(self, frame: np.ndarray) -> float:
