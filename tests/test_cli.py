@@ -73,7 +73,8 @@ def test_automatic_mode_without_a_reference(tmp_path, tiny_checkpoint, capsys):
     clip = make_clip(tmp_path / "film.mp4", frames=6, color=False)
     assert main([str(clip), "--model", str(tiny_checkpoint)]) == 0
     assert frame_pts(tmp_path / "film_color.mp4") == frame_pts(clip)
-    assert "no reference (automatic)" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "no reference (automatic)" in err and "automatic mode" in err
 
 
 def test_full_colour_turns_the_hedge_off(tmp_path, tiny_checkpoint, reference):

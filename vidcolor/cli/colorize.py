@@ -178,6 +178,9 @@ def _colorize(args: argparse.Namespace) -> int:
         hedge=not args.full_colour,
     )
     colorizer.set_references(plan.references)
+    if not plan.references and not args.quiet:
+        print("vidcolor: no --reference: the colours come from the model's learned prior alone (automatic mode; "
+              "the shipped model has no colour prior yet, so with it they come out near gray)", file=sys.stderr)
     if plan.is_photo:
         # No name for the photo: it is freed before the result is written (a 100-Mpixel one is 300 MB).
         coloured = colorizer.colorize_photo(read_image(args.input, plan.photo_max_pixels),
