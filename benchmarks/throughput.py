@@ -35,6 +35,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from vidcolor.allocator import limit_heap_fragmentation
 from vidcolor import Colorizer
 from vidcolor.images import write_image
 from vidcolor.defaults import KEYFRAME_MODES, KEYFRAMES, SEGMENT_SECONDS
@@ -260,6 +261,7 @@ def main() -> None:
     unknown = set(modes) - set(KEYFRAME_MODES)
     if unknown:
         parser.error(f"--keyframes: unknown mode(s) {sorted(unknown)}; choose from {KEYFRAME_MODES}")
+    limit_heap_fragmentation()  # as the command line does (vidcolor/allocator.py)
     colorizer = Colorizer.from_pretrained(args.model, device=args.device, work_size=args.work_size,
                                           precision=args.precision)
     print(f"device {colorizer.device}, model {args.model or 'default'}, precision {colorizer.precision}, work size {args.work_size}")

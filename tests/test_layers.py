@@ -34,7 +34,7 @@ LAYERS = [
     {"judge", "pins"},
     {"report", "temporal", "keyframes", "baselines", "guided", "images", "metrics"},
     {"flow", "color", "media", "imagesize", "gstenv"},
-    {"defaults", "errors"},
+    {"defaults", "errors", "allocator"},
     {"models"},  # the networks import nothing from vidcolor
 ]
 

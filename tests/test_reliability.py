@@ -437,3 +437,13 @@ def test_the_library_refuses_to_resume_a_different_run(tmp_path, tiny_checkpoint
     report = colorize_video(clip, out, colorizer, resume)
     # Segments of 16 frames (two batches): one was complete when frame 25 came.
     assert report.resumed_frames == 16 and report.frames == 48 and len(frame_pts(out)) == 48
+
+
+def test_the_heap_fragmentation_limit_is_set_on_glibc():
+    """The command line fixes glibc's mmap threshold (vidcolor/allocator.py); mallopt says whether it took."""
+    import platform
+
+    from vidcolor.allocator import limit_heap_fragmentation
+
+    expected = sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
+    assert limit_heap_fragmentation() is expected

@@ -31,6 +31,7 @@ from .colorizer import Colorizer
 from .errors import VidcolorError
 from .images import read_image
 from .media import MediaError, plan_segments
+from .allocator import limit_heap_fragmentation
 from .runner import VideoOptions, run_identity
 
 try:
@@ -90,6 +91,7 @@ class _Worker:
         import torch
 
         torch.set_num_threads(max(1, threads))
+        limit_heap_fragmentation()  # a worker process colours film after film
         self.settings = settings
         self.colorizer = Colorizer.from_pretrained(settings.model, device=settings.device, work_size=settings.work_size,
                                                    precision=settings.precision, hedge=settings.hedge)

@@ -22,6 +22,7 @@ import threading
 import warnings
 from collections.abc import Iterator
 
+from ..allocator import limit_heap_fragmentation
 from ..errors import VidcolorError
 from .colorize import build_parser, colorize_command
 from .commands import COMMANDS
@@ -39,6 +40,7 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     warnings.showwarning = _show_warning
+    limit_heap_fragmentation()
     try:
         with _signals_as_interrupts():
             return _dispatch(argv)
