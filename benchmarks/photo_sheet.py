@@ -23,19 +23,14 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import torch
 
 from vidcolor import Colorizer, read_image
-from vidcolor.color import rgb_uint8_to_lab
 from vidcolor.colorizer import working_shape
+from vidcolor.example import to_gray_rgb
+from vidcolor.photo import working_lightness
 from vidcolor.training.pack import descriptor, load_packed
 
 TILE = 120  # tile height in pixels
-
-
-def gray_rgb(rgb_uint8: np.ndarray) -> np.ndarray:
-    gray = cv2.cvtColor(rgb_uint8, cv2.COLOR_RGB2GRAY)
-    return np.repeat(gray[..., None], 3, -1)
 
 
 def tile(rgb_uint8: np.ndarray, width: int) -> np.ndarray:
@@ -52,9 +47,7 @@ def choose_reference(colorizer: Colorizer, photo: np.ndarray, candidates: list[t
                      descriptors: np.ndarray) -> str:
     """The candidate nearest in descriptor, re-ranked by the model's match score; its path."""
     nearest = np.argsort(-(descriptors @ descriptor(photo)))[:12]
-    lightness = rgb_uint8_to_lab(torch.from_numpy(gray_rgb(photo))[None])[:, :1]
-    size = working_shape(*photo.shape[:2], colorizer.work_size)
-    lightness_work = torch.nn.functional.interpolate(lightness, size=size, mode="area")
+    lightness_work = working_lightness(photo, working_shape(*photo.shape[:2], colorizer.work_size))
     colorizer.set_references([candidates[i][1] for i in nearest])
     scores = colorizer.reference_scores(lightness_work)
     return candidates[nearest[int(np.argmax(scores))]][0]
@@ -78,7 +71,7 @@ def main() -> int:
     picked = json.loads((Path(__file__).resolve().parent / "deoldify_references.json").read_text())
     rows, chosen = [], {}
     for path in sorted(p for p in args.photos.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png")):
-        photo = gray_rgb(read_image(path))
+        photo = to_gray_rgb(read_image(path))
         colorizer.set_reference(None)
         automatic = colorizer.colorize_photo(photo)
         reference_path = (str(args.data / picked[path.name]) if path.name in picked

@@ -44,10 +44,11 @@ def read_image_rgb(path: Path) -> np.ndarray:
     return cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
 
 
-def expected_stream(checkpoint: Path, reference: Path, frames, batch_size: int) -> list[np.ndarray]:
+def expected_stream(checkpoint: Path, reference: Path | None, frames, batch_size: int,
+                    keyframes: str = "every") -> list[np.ndarray]:
     colorizer = Colorizer.from_pretrained(checkpoint, device="cpu", work_size=32, precision="fp32")
     colorizer.set_reference(read_image_rgb(reference) if reference else None)
-    return list(colorizer.stream(frames, batch_size=batch_size))
+    return list(colorizer.stream(frames, batch_size=batch_size, keyframes=keyframes))
 
 
 def element(checkpoint: Path, reference, latency: int, extra: str = "") -> str:
@@ -127,6 +128,13 @@ def buffers_of(frames, format: str, fps: int = 10, discont_at=()) -> list[Gst.Bu
     return out
 
 
+def through_element(frames, format: str, width: int, height: int, element_text: str) -> tuple[list, list]:
+    """Push ``frames`` through appsrc ! ``element_text`` ! RGB appsink: the samples and the bus errors."""
+    caps = f"video/x-raw,format={format},width={width},height={height},framerate=10/1"
+    return run(f"appsrc name=src format=time caps={caps} ! {element_text} ! "
+               "video/x-raw,format=RGB ! appsink name=sink sync=false", buffers_of(frames, format))
+
+
 def clip_frames(width: int, height: int, count: int = 8, cut_at: int = 5) -> list[np.ndarray]:
     """Gray frames of a moving pattern, with a scene cut (a different picture) at ``cut_at``."""
     frames = []
@@ -145,9 +153,7 @@ def test_element_gives_the_frames_of_colorizer_stream(format, width, height, tin
     frames = [np.repeat(frame[..., None], 3, axis=2) * np.uint8(1) for frame in gray] if format == "RGB" else gray
     if format == "RGB":  # colour input: the element, like stream(), colours from its luma
         frames = [pattern_rgb(i, width, height) for i in range(len(gray))]
-    caps = f"video/x-raw,format={format},width={width},height={height},framerate=10/1"
-    samples, errors = run(f"appsrc name=src format=time caps={caps} ! {element(tiny_checkpoint, reference, 3)} ! "
-                          "video/x-raw,format=RGB ! appsink name=sink sync=false", buffers_of(frames, format))
+    samples, errors = through_element(frames, format, width, height, element(tiny_checkpoint, reference, 3))
     assert not errors
     stream_input = [VIDEO_LEVELS[frame] for frame in frames] if format == "I420" else frames  # I420: video levels
     expected = expected_stream(tiny_checkpoint, reference, stream_input, batch_size=3)
@@ -158,14 +164,10 @@ def test_element_gives_the_frames_of_colorizer_stream(format, width, height, tin
 
 def test_keyframes_auto_gives_the_frames_of_colorizer_stream(tiny_checkpoint, reference):
     frames = clip_frames(40, 24, count=12, cut_at=7)
-    caps = "video/x-raw,format=GRAY8,width=40,height=24,framerate=10/1"
-    samples, errors = run(f"appsrc name=src format=time caps={caps} ! {element(tiny_checkpoint, reference, 4, 'keyframes=auto')} ! "
-                          "video/x-raw,format=RGB ! appsink name=sink sync=false", buffers_of(frames, "GRAY8"))
+    samples, errors = through_element(frames, "GRAY8", 40, 24, element(tiny_checkpoint, reference, 4, "keyframes=auto"))
     assert not errors
-    colorizer = Colorizer.from_pretrained(tiny_checkpoint, device="cpu", work_size=32, precision="fp32")
-    colorizer.set_reference(read_image_rgb(reference))
-    expected = list(colorizer.stream(frames, batch_size=4, keyframes="auto"))
-    every = list(colorizer.stream(frames, batch_size=4))
+    expected = expected_stream(tiny_checkpoint, reference, frames, batch_size=4, keyframes="auto")
+    every = expected_stream(tiny_checkpoint, reference, frames, batch_size=4)
     assert len(samples) == len(expected) == 12
     for (rgb, *_), want in zip(samples, expected):
         np.testing.assert_array_equal(rgb, want)
@@ -174,9 +176,7 @@ def test_keyframes_auto_gives_the_frames_of_colorizer_stream(tiny_checkpoint, re
 
 def test_without_a_reference_the_element_is_automatic(tiny_checkpoint):
     frames = clip_frames(40, 24)
-    caps = "video/x-raw,format=GRAY8,width=40,height=24,framerate=10/1"
-    samples, errors = run(f"appsrc name=src format=time caps={caps} ! {element(tiny_checkpoint, '', 3)} ! "
-                          "video/x-raw,format=RGB ! appsink name=sink sync=false", buffers_of(frames, "GRAY8"))
+    samples, errors = through_element(frames, "GRAY8", 40, 24, element(tiny_checkpoint, "", 3))
     assert not errors
     expected = expected_stream(tiny_checkpoint, None, frames, batch_size=3)
     assert len(samples) == len(expected) == 8

@@ -34,7 +34,7 @@ from vidcolor import flow
 from vidcolor.color import normalize_ab, normalize_lightness
 from vidcolor.errors import VidcolorError
 
-from .pack import Packed, collect, descriptor, is_packed, load_packed, nearest_neighbours
+from .pack import Packed, decode, is_packed, load_packed
 
 
 
@@ -76,12 +76,7 @@ def load_sources(dirs: list[str | Path], config: PairConfig) -> Packed:
         return load_packed(dirs[0])
     if any(is_packed(entry) for entry in dirs):
         raise VidcolorError("a packed training file is given alone: pack every source into it with `vidcolor pack`")
-    photos, shots, photo_sources, shot_sources = collect(dirs, config.load_short_side, config.video_frame_step)
-    items = photos + [frame for shot in shots for frame in shot]
-    shot_of = np.array([-1] * len(photos) + [i for i, shot in enumerate(shots) for _ in shot], np.int32)
-    neighbours = nearest_neighbours(np.stack([descriptor(item) for item in items]), shot_of)
-    sources = photo_sources + [src for src, shot in zip(shot_sources, shots) for _ in shot]
-    return Packed(photos, shots, neighbours, sources)
+    return decode(dirs, config.load_short_side, config.video_frame_step)
 
 
 def _view(
@@ -140,7 +135,7 @@ class PairDataset(Dataset):
         self.config, self.seed, self.length = config, seed, length
         # Item index of each shot's first frame (items: photos, then every shot's frames in order).
         self.shot_starts = np.cumsum([len(self.photos)] + [len(shot) for shot in self.shots])
-        self.items = self.photos + [frame for shot in self.shots for frame in shot]
+        self.items = data.items()
 
     def __len__(self) -> int:
         return self.length

@@ -42,6 +42,14 @@ class Packed:
     neighbours: np.ndarray  # (items, NEIGHBOURS) int32
     sources: list[str]  # per item: the file or folder it came from
 
+    def items(self) -> list[np.ndarray]:
+        """Every image in item order: the photos, then each shot's frames."""
+        return self.photos + [frame for shot in self.shots for frame in shot]
+
+    def shot_of(self) -> np.ndarray:
+        """Per item, the index of its shot (-1 for a photo)."""
+        return np.array([-1] * len(self.photos) + [i for i, shot in enumerate(self.shots) for _ in shot], np.int32)
+
 
 def resize_short_side(rgb_uint8: np.ndarray, short_side: int) -> np.ndarray:
     h, w = rgb_uint8.shape[:2]
@@ -87,8 +95,8 @@ def collect(dirs: list[str | Path], short_side: int, frame_step: int) -> tuple[l
         if not entry.exists():
             raise VidcolorError(f"training data not found: {entry}")
         files = sorted(p for p in entry.rglob("*") if p.is_file()) if entry.is_dir() else [entry]
-        frame_folders = {p.parent for p in files if p.parent != entry or entry.is_dir()}
-        frame_folders = {f for f in frame_folders if _is_frame_folder(f)}
+        # Frame sequences are found inside given folders; an image given by name is a photo.
+        frame_folders = {p.parent for p in files if _is_frame_folder(p.parent)} if entry.is_dir() else set()
         for folder in sorted(frame_folders):
             frames = [resize_short_side(rgb, short_side)
                       for p in sorted(folder.iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES
@@ -151,14 +159,20 @@ def nearest_neighbours(descriptors: np.ndarray, shot_of: np.ndarray, k: int = NE
     return ranked.astype(np.int32)
 
 
+def decode(dirs: list[str | Path], short_side: int, frame_step: int) -> Packed:
+    """Photos and shots under ``dirs``, resized, with each item's semantic neighbours."""
+    photos, shots, photo_sources, shot_sources = collect(dirs, short_side, frame_step)
+    sources = photo_sources + [src for src, shot in zip(shot_sources, shots) for _ in shot]
+    decoded = Packed(photos, shots, np.zeros((0, NEIGHBOURS), np.int32), sources)
+    descriptors = np.stack([descriptor(item) for item in decoded.items()]).astype(np.float32)
+    decoded.neighbours = nearest_neighbours(descriptors, decoded.shot_of())
+    return decoded
+
+
 def pack(dirs: list[str | Path], out: str | Path, short_side: int = 192, frame_step: int = 2) -> Path:
     """Decode ``dirs`` and write the packed file ``out`` (.npz, uncompressed; written then renamed)."""
-    photos, shots, photo_sources, shot_sources = collect(dirs, short_side, frame_step)
-    items = photos + [frame for shot in shots for frame in shot]
-    shot_of = np.array([-1] * len(photos) + [i for i, shot in enumerate(shots) for _ in shot], np.int32)
-    sources = photo_sources + [src for src, shot in zip(shot_sources, shots) for _ in shot]
-    descriptors = np.stack([descriptor(item) for item in items]).astype(np.float32)
-    neighbours = nearest_neighbours(descriptors, shot_of)
+    packed = decode(dirs, short_side, frame_step)
+    items = packed.items()
     sizes = np.array([item.size for item in items], np.int64)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -166,11 +180,11 @@ def pack(dirs: list[str | Path], out: str | Path, short_side: int = 192, frame_s
     np.savez(
         tmp, version=FORMAT_VERSION, pixels=np.concatenate([item.ravel() for item in items]),
         offsets=np.concatenate([[0], np.cumsum(sizes)]), shapes=np.array([item.shape for item in items], np.int32),
-        shot_of=shot_of, neighbours=neighbours, sources=np.array(sources), descriptors=descriptors.astype(np.float16),
+        shot_of=packed.shot_of(), neighbours=packed.neighbours, sources=np.array(packed.sources),
     )
     tmp.replace(out)
-    print(f"packed {len(photos)} photos and {len(shots)} shots ({len(items) - len(photos)} frames), "
-          f"{sizes.sum() / 1e6:.0f} MB, into {out}", file=sys.stderr)
+    print(f"packed {len(packed.photos)} photos and {len(packed.shots)} shots ({len(items) - len(packed.photos)} "
+          f"frames), {sizes.sum() / 1e6:.0f} MB, into {out}", file=sys.stderr)
     return out
 
 

@@ -148,8 +148,10 @@ class Colorizer:
         # 1.51 GB eight per call.
         self.network_batch = network_batch or (1 if self.device.type == "cpu" else None)
         self.hedge = hedge
-        # Until references are set, the colourizer is in automatic mode (no reference).
-        self.references: list[Reference] = [self._automatic_reference()]
+        # The stand-in for "no reference", encoded once; until references are set, the
+        # colourizer is in automatic mode.
+        self._automatic = self._automatic_reference()
+        self.references: list[Reference] = [self._automatic]
 
     @classmethod
     def from_pretrained(
@@ -216,8 +218,7 @@ class Colorizer:
     def set_references(self, images) -> None:
         """Encode several colour references once each (index 0, 1, ... in the colouring calls);
         an empty list is automatic mode (index 0: no reference)."""
-        images = list(images)
-        self.references = [self.prepare_reference(image) for image in images] or [self._automatic_reference()]
+        self.references = [self.prepare_reference(image) for image in images] or [self._automatic]
 
     @property
     def automatic(self) -> bool:

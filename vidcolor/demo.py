@@ -63,8 +63,9 @@ INTRO = """\
 # vidcolor
 Colour black-and-white photos and film clips from a **colour reference image**: the colours of
 the reference are carried onto the matching content. Upload a photo (or a short clip, whose sound
-is kept) and a reference, or start from one of the examples below. Without a reference the model
-guesses plausible colours from the picture alone (automatic mode).
+is kept) and a reference, or start from one of the examples below. Without a reference the colours
+come from the model's learned prior alone (automatic mode; the shipped model has none yet, so the
+result is near gray).
 """
 
 OUTRO = """\

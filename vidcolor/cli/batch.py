@@ -86,7 +86,7 @@ def collect_films(inputs: list[str], references: list[str], out: Path) -> list:
     films, outputs = [], set()
     for video, own in entries:
         # No reference at all: the film is coloured automatically (the model's learned prior).
-        paths, pins = parse_references(own or references) if (own or references) else ([], [])
+        paths, pins = parse_references(own or references)
         output = out / f"{Path(video).stem}_color{Path(video).suffix or '.mp4'}"
         if output in outputs:
             raise VidcolorError(f"{video}: two inputs would write the same output {output.name}")
