@@ -7,7 +7,8 @@
 For each resolution, in one run on the same machine:
 - end to end: what `vidcolor IN --reference REF` does (decode -> colourise -> encode, audio
   copied), default settings (crf 18, preset medium), through the library call the CLI makes;
-- I/O only: decode + encode of the same frames with the same encoder settings, no model;
+- I/O only: decode + encode of the same frames with the same encoder settings, no model, the
+  luma handed to the encoder as it is (and, for comparison with earlier figures, as RGB);
 - their ratio and the time spent in each stage;
 - the peak resident memory of the same run as a user makes it: `vidcolor` in a fresh process
   (in this process, memory kept by the allocator from earlier runs would add to the figure).
@@ -35,12 +36,17 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from vidcolor.allocator import limit_heap_fragmentation
+from vidcolor.openmp import prefer_passive_waiting
+
+prefer_passive_waiting()  # as the command line does, before torch loads (vidcolor/openmp.py)
+
 from vidcolor import Colorizer
 from vidcolor.images import write_image
 from vidcolor.defaults import KEYFRAME_MODES, KEYFRAMES, SEGMENT_SECONDS
 from vidcolor.runner import VideoOptions, colorize_video
-from vidcolor.media import EncoderOptions, VideoWriter, probe, read_gray_frames, read_rgb_frames, write_clip
+from vidcolor.media import (YUV420_FORMATS, EncoderOptions, VideoWriter, Yuv420Planes, probe, read_gray_frames,
+                            read_rgb_frames, write_clip)
+from vidcolor.yuv420 import output_luma
 
 DEFAULT_CLIP = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "clips" / "bbb_480p_30s.mp4"
 
@@ -94,15 +100,28 @@ def make_input(source: Path, out: Path, frames: int, size: tuple[int, int] | Non
     return out
 
 
-def io_only(source: Path, out: Path, encoder: EncoderOptions) -> tuple[int, float]:
-    """Decode the luma and encode it again (no model), same settings; returns (frames, seconds)."""
+def io_only(source: Path, out: Path, encoder: EncoderOptions, planes: bool = True) -> tuple[int, float]:
+    """Decode the luma and encode it again (no model), same settings; returns (frames, seconds).
+
+    ``planes``: as cheap as frames can be handed over: for a 4:2:0 output the decoded Y plane
+    goes to the encoder as it is, with neutral chroma (as the pipeline writes 4:2:0 planes
+    itself). Otherwise as gray RGB, converted by the encoder (the I/O limit of the earlier
+    figures, when the pipeline handed RGB over).
+    """
     info = probe(source)
+    even = info.width % 2 == 0 and info.height % 2 == 0
+    full_range = YUV420_FORMATS.get(encoder.pix_fmt) if planes and even else None
+    chroma = np.full(((info.height + 1) // 2, (info.width + 1) // 2), 128, np.uint8)
     started = time.perf_counter()
     frames = 0
     with VideoWriter(out, info, encoder, copy_streams_from=source) as writer:
         for frame in read_gray_frames(source):
-            gray_uint8 = (frame.gray * 255 + 0.5).astype(np.uint8)
-            writer.write(np.repeat(gray_uint8[..., None], 3, axis=2), frame.pts)
+            if full_range is None:
+                gray_uint8 = (frame.gray * 255 + 0.5).astype(np.uint8)
+                writer.write(np.repeat(gray_uint8[..., None], 3, axis=2), frame.pts)
+            else:
+                luma = output_luma(frame.codes, frame.bits, frame.full_range, full_range)
+                writer.write(Yuv420Planes(luma, chroma, chroma, full_range), frame.pts)
             frames += 1
     return frames, time.perf_counter() - started
 
@@ -158,16 +177,19 @@ def cli_peak_mib(source: Path, reference: Path, out: Path, extra: list[str]) -> 
 
 def benchmark_resolution(label, source, workdir, colorizer, encoder, runs, memory, cli_args,
                          keyframes: str = KEYFRAMES, measure_cli: bool = True) -> dict:
-    e2e, io, stages, network = [], [], [], NetworkFrames(colorizer)
+    e2e, io, io_rgb, stages, network = [], [], [], [], NetworkFrames(colorizer)
     for run in range(runs):
         frames, seconds = io_only(source, workdir / f"io_{label}_{run}.mp4", encoder)
         io.append(frames / seconds)
+        frames, seconds = io_only(source, workdir / f"io_rgb_{label}_{run}.mp4", encoder, planes=False)
+        io_rgb.append(frames / seconds)
         network.count = 0
         report, seconds, peak = end_to_end(source, workdir / f"e2e_{label}_{run}.mp4", colorizer, encoder, memory,
                                            keyframes)
         e2e.append(report.frames / seconds)
         stages.append({k: 1000 * v / report.frames for k, v in report.stage_seconds.items()})
-        print(f"  {label} {keyframes} run {run + 1}: end-to-end {e2e[-1]:.2f} fps, I/O only {io[-1]:.2f} fps, "
+        print(f"  {label} {keyframes} run {run + 1}: end-to-end {e2e[-1]:.2f} fps, I/O only {io[-1]:.2f} fps "
+              f"({io_rgb[-1]:.2f} handing RGB over), "
               f"network on {network.count}/{report.frames} frames, peak in this process {peak:.0f} MiB", flush=True)
     del colorizer.predict_ab  # the class's method again
     return {
@@ -177,6 +199,8 @@ def benchmark_resolution(label, source, workdir, colorizer, encoder, runs, memor
         "e2e_fps": statistics.median(e2e),
         "io_fps": statistics.median(io),
         "ratio": statistics.median(a / b for a, b in zip(e2e, io)),
+        "io_rgb_fps": statistics.median(io_rgb),
+        "ratio_rgb": statistics.median(a / b for a, b in zip(e2e, io_rgb)),
         "cli_peak_mib": cli_peak_mib(source, workdir / "reference.png", workdir / f"cli_{label}.mp4",
                                      [*cli_args, "--keyframes", keyframes]) if measure_cli else float("nan"),
         "stage_ms": {k: statistics.median(s[k] for s in stages) for k in stages[0]},
@@ -184,11 +208,12 @@ def benchmark_resolution(label, source, workdir, colorizer, encoder, runs, memor
 
 
 def print_tables(results: list[dict]) -> None:
-    print("\n| input | frames | network frames | end-to-end fps | I/O-only fps | e2e / I/O | peak RSS, CLI process (MiB) |")
-    print("| --- | --- | --- | --- | --- | --- | --- |")
+    print("\n| input | frames | network frames | end-to-end fps | I/O-only fps | e2e / I/O "
+          "| I/O-only fps, RGB handed over | e2e / that | peak RSS, CLI process (MiB) |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for r in results:
         print(f"| {r['label']} | {r['frames']} | {r['network_frames']} | {r['e2e_fps']:.2f} | {r['io_fps']:.2f} "
-              f"| {r['ratio']:.2f} | {r['cli_peak_mib']:.0f} |")
+              f"| {r['ratio']:.2f} | {r['io_rgb_fps']:.2f} | {r['ratio_rgb']:.2f} | {r['cli_peak_mib']:.0f} |")
     stages = list(dict.fromkeys(stage for r in results for stage in r["stage_ms"]))
     print("\nPer-stage time, ms per frame (decode and encode run in their own threads and overlap the rest):")
     print("| stage | " + " | ".join(r["label"] for r in results) + " |")
@@ -261,7 +286,6 @@ def main() -> None:
     unknown = set(modes) - set(KEYFRAME_MODES)
     if unknown:
         parser.error(f"--keyframes: unknown mode(s) {sorted(unknown)}; choose from {KEYFRAME_MODES}")
-    limit_heap_fragmentation()  # as the command line does (vidcolor/allocator.py)
     colorizer = Colorizer.from_pretrained(args.model, device=args.device, work_size=args.work_size,
                                           precision=args.precision)
     print(f"device {colorizer.device}, model {args.model or 'default'}, precision {colorizer.precision}, work size {args.work_size}")

@@ -32,9 +32,10 @@ LAYERS = [
     {"colorizer"},
     {"clip", "photo"},
     {"judge", "pins"},
+    {"yuv420"},
     {"report", "temporal", "keyframes", "baselines", "guided", "images", "metrics"},
     {"flow", "color", "media", "imagesize", "gstenv"},
-    {"defaults", "errors", "allocator"},
+    {"defaults", "errors", "allocator", "openmp"},
     {"models"},  # the networks import nothing from vidcolor
 ]
 

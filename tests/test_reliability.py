@@ -439,11 +439,48 @@ def test_the_library_refuses_to_resume_a_different_run(tmp_path, tiny_checkpoint
     assert report.resumed_frames == 16 and report.frames == 48 and len(frame_pts(out)) == 48
 
 
-def test_the_heap_fragmentation_limit_is_set_on_glibc():
-    """The command line fixes glibc's mmap threshold (vidcolor/allocator.py); mallopt says whether it took."""
+def test_the_heap_is_trimmed_at_most_once_an_interval_on_glibc(monkeypatch):
+    """Long runs give freed heap pages back (vidcolor/allocator.py): on glibc, once per interval."""
     import platform
 
-    from vidcolor.allocator import limit_heap_fragmentation
+    from vidcolor import allocator
 
-    expected = sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
-    assert limit_heap_fragmentation() is expected
+    trimmer = allocator.HeapTrimmer(interval_s=60.0)
+    assert trimmer.active is (sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc")
+    clock = [1000.0]
+    monkeypatch.setattr(allocator.time, "monotonic", lambda: clock[0])
+    trimmer = allocator.HeapTrimmer(interval_s=60.0)
+    trimmer()
+    clock[0] += 61
+    trimmer()
+    trimmer()
+    assert trimmer.trims == (1 if trimmer.active else 0)
+
+
+@pytest.mark.parametrize("user_policy, torch_first, expected_policy, passive", [
+    (None, False, "PASSIVE", True), ("active", False, "active", False), (None, True, None, False),
+])
+def test_openmp_threads_wait_passively_unless_the_user_chose(user_policy, torch_first, expected_policy, passive):
+    """vidcolor/openmp.py: set before torch loads, never over the user's choice, reported honestly."""
+    import os
+    import subprocess
+
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    if user_policy:
+        env["OMP_WAIT_POLICY"] = user_policy
+    code = ("import os\n" + ("import torch\n" if torch_first else "")
+            + "from vidcolor.openmp import prefer_passive_waiting\n"
+            + "print(prefer_passive_waiting(), os.environ.get('OMP_WAIT_POLICY'))")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
+    assert out.split() == [str(passive), str(expected_policy)]
+
+
+def test_the_command_line_asks_for_passive_waiting():
+    import os
+    import subprocess
+
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    code = ("import os, sys\nfrom vidcolor.cli import main\nmain(['gst-path'])\n"
+            "print(os.environ.get('OMP_WAIT_POLICY'), 'torch' in sys.modules, file=sys.stderr)")
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert result.stderr.split()[-2:] == ["PASSIVE", "False"]

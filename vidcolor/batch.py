@@ -31,7 +31,6 @@ from .colorizer import Colorizer
 from .errors import VidcolorError
 from .images import read_image
 from .media import MediaError, plan_segments
-from .allocator import limit_heap_fragmentation
 from .runner import VideoOptions, run_identity
 
 try:
@@ -91,7 +90,6 @@ class _Worker:
         import torch
 
         torch.set_num_threads(max(1, threads))
-        limit_heap_fragmentation()  # a worker process colours film after film
         self.settings = settings
         self.colorizer = Colorizer.from_pretrained(settings.model, device=settings.device, work_size=settings.work_size,
                                                    precision=settings.precision, hedge=settings.hedge)
@@ -159,8 +157,11 @@ class _Pool:
 
     def __init__(self, settings: BatchSettings, workers: int, gpus_per_worker: float, cpus_per_worker: float):
         remote_worker = ray.remote(_Worker)
+        # Workers decode, colour and encode on the same cores: OpenMP threads that sleep when idle
+        # (vidcolor/openmp.py; the policy is read when torch loads, so it goes in the environment).
+        runtime_env = {"env_vars": {"OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE")}}
         self._make = lambda: remote_worker.options(
-            num_gpus=gpus_per_worker, num_cpus=cpus_per_worker, max_concurrency=1,
+            num_gpus=gpus_per_worker, num_cpus=cpus_per_worker, max_concurrency=1, runtime_env=runtime_env,
         ).remote(settings, int(cpus_per_worker) or 1)
         self.idle = [self._make() for _ in range(workers)]
 

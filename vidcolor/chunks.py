@@ -142,11 +142,11 @@ class _DropFirst:
     def __init__(self, writer: VideoWriter, count: int):
         self.writer, self.count = writer, count
 
-    def write(self, rgb_uint8, pts: int) -> None:
+    def write(self, picture, pts: int) -> None:
         if self.count:
             self.count -= 1
             return
-        self.writer.write(rgb_uint8, pts)
+        self.writer.write(picture, pts)
 
 
 def colour_chunk(

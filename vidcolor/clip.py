@@ -251,7 +251,8 @@ def colorize_batches(
     measure_cdc: bool = False,
     state: ClipState | None = None,
     keyframes: str = defaults.KEYFRAMES,
-) -> Iterator[torch.Tensor]:
+    output: str = "rgb",
+) -> Iterator[torch.Tensor] | Iterator[tuple[np.ndarray, np.ndarray]]:
     """Colourise consecutive batches of one clip: ``(lightness, seconds)`` -> RGB uint8 ``(b, H, W, 3)``.
 
     ``lightness`` is CIE L ``(b, 1, H, W)``; ``seconds`` the frames' presentation times (needed
@@ -263,9 +264,13 @@ def colorize_batches(
     ``state`` is the state to start from (e.g. a resumed run's, with its ``report``), updated
     after each batch. ``keyframes``: "every" runs the network on every frame; "auto" only on
     adaptive keyframes, carrying colour along the motion between them (:mod:`vidcolor.keyframes`).
+    ``output="ab"`` yields the working-resolution colour instead, for a caller that writes it in
+    another form (:mod:`vidcolor.yuv420`): CIE L ``(b, h, w)`` and ab ``(b, h, w, 2)``, numpy float32.
     """
     if keyframes not in defaults.KEYFRAME_MODES:
         raise ValueError(f"keyframes must be one of {defaults.KEYFRAME_MODES}, not {keyframes!r}")
+    if output not in ("rgb", "ab") or (output == "ab" and measure_cdc):
+        raise ValueError(f"output must be 'rgb' or 'ab' (and 'rgb' to measure CDC), not {output!r}")
     check_pins(pins)
     state = state if state is not None else ClipState()
     report = report if report is not None else RunReport()
@@ -288,6 +293,9 @@ def colorize_batches(
             smoothed = _smooth(state.smoother, l_np, ab, starts, smooth, report)
             report.timed("temporal smoothing", started)
         report.frames += len(smoothed)
+        if output == "ab":
+            yield l_np, smoothed
+            continue
         started = time.perf_counter()
         ab_work = torch.from_numpy(smoothed).permute(0, 3, 1, 2).to(lightness_work.device)
         rgb = colorizer.merge(lightness, lightness_work, ab_work)

@@ -35,6 +35,7 @@ from .errors import VidcolorError
 from .defaults import IMAGE_SUFFIXES
 from .images import read_image
 from .clip import colorize_batches
+from .yuv420 import lightness_planes
 
 METHODS = ("model", "gray", "palette", "flow")
 METRICS = ("psnr", "ssim", "ciede2000", "colourfulness_ratio", "cdc", "warp_error")
@@ -90,14 +91,29 @@ def _reference_of(source: Path, clip: list[np.ndarray], ref_offset: int, other: 
     return clip[ref_index], ref_index
 
 
-def through_encoder(frames_rgb: list[np.ndarray], folder: Path) -> list[np.ndarray]:
-    """The frames as a user receives them by default: x264, crf 18, preset medium, 4:2:0, decoded again."""
+def through_encoder(frames: list, folder: Path) -> list[np.ndarray]:
+    """The frames (RGB, or 4:2:0 planes) as a user receives them by default: x264, crf 18, preset
+    medium, 4:2:0, decoded again to RGB."""
     from .media import EncoderOptions, read_rgb_frames, write_clip
 
-    path = write_clip(folder / "encoded.mp4", frames_rgb, 25, options=EncoderOptions())
+    path = write_clip(folder / "encoded.mp4", frames, 25, options=EncoderOptions())
     decoded = [rgb for _, rgb in read_rgb_frames(path)]
     path.unlink()
     return decoded
+
+
+def _model_frames(colorizer: Colorizer, lightness: list[np.ndarray], batch_size: int, smooth: bool, keyframes: str,
+                  encoded: bool) -> list:
+    """The model's frames from CIE L ``(h, w)`` each: RGB uint8, or (``encoded``, an even size) 4:2:0
+    planes made as the command line makes them for its default 4:2:0 output (:mod:`vidcolor.yuv420`)."""
+    planar = encoded and lightness[0].shape[0] % 2 == 0 and lightness[0].shape[1] % 2 == 0
+    batches = ((part, None) for part in torch.from_numpy(np.stack(lightness))[:, None].split(batch_size))
+    coloured = colorize_batches(colorizer, batches, smooth=smooth, keyframes=keyframes,
+                                output="ab" if planar else "rgb")
+    if not planar:
+        return [rgb for batch in coloured for rgb in batch.cpu().numpy()]
+    pairs = ((work, ab) for works, abs_ in coloured for work, ab in zip(works, abs_))
+    return [lightness_planes(full, work, ab) for full, (work, ab) in zip(lightness, pairs)]
 
 
 def evaluate_clip(
@@ -123,15 +139,9 @@ def evaluate_clip(
     scored = [i for i in range(len(ground_truth)) if i != ref_index]
 
     colorizer.set_reference(reference_rgb)
-    lightness = torch.from_numpy(np.stack([lab[..., 0] for lab in evaluated_labs]))[:, None]
-    model_frames = [
-        rgb
-        for batch in colorize_batches(colorizer, ((part, None) for part in lightness.split(batch_size)), smooth=smooth,
-                                       keyframes=keyframes)
-        for rgb in batch.cpu().numpy()
-    ]
     outputs = {
-        "model": model_frames,
+        "model": _model_frames(colorizer, [lab[..., 0] for lab in evaluated_labs], batch_size, smooth, keyframes,
+                               encoded),
         "gray": [baselines.lab_to_rgb_uint8(lab[..., 0], baselines.gray_ab(lab[..., 0])) for lab in evaluated_labs],
     }
     if reference_rgb is not None:
@@ -142,7 +152,7 @@ def evaluate_clip(
                            for lab in evaluated_labs]
     if encoded:
         with tempfile.TemporaryDirectory() as folder:
-            outputs = {method: through_encoder(frames_rgb, Path(folder)) for method, frames_rgb in outputs.items()}
+            outputs = {method: through_encoder(frames, Path(folder)) for method, frames in outputs.items()}
     result = {"source": str(source), "reference": str(reference) if reference else None,
               "frames": len(ground_truth), "reference_frame": ref_index}
     for method, frames_rgb in outputs.items():

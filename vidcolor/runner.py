@@ -12,6 +12,7 @@ defined here, so a library caller is refused a mismatched resume as the command 
 
 from __future__ import annotations
 
+import collections
 import functools
 import itertools
 import queue
@@ -27,20 +28,24 @@ import numpy as np
 import torch
 
 from . import defaults
+from .allocator import HeapTrimmer
 from .clip import ClipState, ReferencePin, colorize_batches, load_state, save_state
 from .color import gray_to_lightness_numpy
 from .colorizer import Colorizer
 from .media import (
+    YUV420_FORMATS,
     EncoderOptions,
     GrayFrame,
     MediaWarning,
     SegmentedOutput,
+    VideoInfo,
     VideoSource,
     VideoWriter,
     is_stream_target,
     luma_levels,
 )
 from .report import RunReport
+from .yuv420 import gray_frame_planes
 
 _DONE = object()
 # How long a stopped run waits for its decode and encode threads before giving up on them.
@@ -277,7 +282,8 @@ def colorize_frames(
 
     The building block of a chunked run (:mod:`vidcolor.chunks`): ``source`` may have been
     started at a later frame (:meth:`VideoSource.start_at`) and ``state`` is the clip's state
-    just before it; ``writer`` is any object with ``write(rgb_uint8, pts)`` (e.g. a
+    just before it; ``writer`` is any object with ``write(picture, pts)`` taking RGB arrays and,
+    for a 4:2:0 ``options.pix_fmt``, :class:`~vidcolor.media.Yuv420Planes` (e.g. a
     :class:`VideoWriter`), which the caller closes. Decoding and encoding overlap with the
     colouring as in :func:`colorize_video`. ``first_frame`` is the number of the source's next
     frame in the whole film (frame pins and the report count from it).
@@ -304,6 +310,9 @@ def _run_stages(
         _Stage(functools.partial(_encode, writer, encoded, on_frames, report, stop), "vidcolor-encode", stop),
     ]
 
+    full_range = _yuv420_output(source.info, options)
+    pending: collections.deque = collections.deque()  # each batch's decoded frames, until coloured
+
     def batches() -> Iterator[tuple[torch.Tensor, list[float]]]:
         while (item := _get(decoded, stop)) is not _DONE:
             frames, first_decoded_at = item
@@ -311,18 +320,30 @@ def _run_stages(
             started = time.perf_counter()
             lightness = frames_lightness(frames)
             report.timed("to tensor", started)
+            pending.append(frames)
             yield lightness, [frame.time - source.start_time for frame in frames]
 
+    trim_heap = HeapTrimmer()  # long runs: keep resident memory flat (vidcolor/allocator.py)
     for stage in stages:
         stage.start()
     try:
-        for rgb in colorize_batches(colorizer, batches(), smooth=options.smooth, report=report, pins=options.pins,
-                                    measure_cdc=options.measure_cdc, state=state,
-                                    keyframes=options.keyframes):
+        for coloured in colorize_batches(colorizer, batches(), smooth=options.smooth, report=report, pins=options.pins,
+                                         measure_cdc=options.measure_cdc, state=state, keyframes=options.keyframes,
+                                         output="rgb" if full_range is None else "ab"):
+            frames = pending.popleft()
+            if full_range is None:
+                pictures = coloured.cpu().numpy()
+            else:
+                started = time.perf_counter()
+                lightness_work, ab_work = coloured
+                pictures = [gray_frame_planes(frame, lightness_work[i], ab_work[i], full_range)
+                            for i, frame in enumerate(frames)]
+                report.timed("upsample + merge", started)
             at_segment_end = segment_frames is not None and report.frames % segment_frames == 0
-            item = (rgb.cpu().numpy(), pts_batches.get(), save_state(state, report) if at_segment_end else None)
+            item = (pictures, pts_batches.get(), save_state(state, report) if at_segment_end else None)
             if not _put(encoded, item, stop):
                 break
+            trim_heap()
         _put(encoded, _DONE, stop)
         for stage in stages:
             stage.join()
@@ -334,6 +355,14 @@ def _run_stages(
     for stage in stages:
         if stage.error is not None:
             raise stage.error
+
+
+def _yuv420_output(info: VideoInfo, options: VideoOptions) -> bool | None:
+    """Whether colour goes to the encoder as 4:2:0 planes (:mod:`vidcolor.yuv420`), and then in which
+    range (True: full); None: as RGB frames (another pixel format, an odd size, or CDC measured)."""
+    if info.width % 2 or info.height % 2 or options.measure_cdc:
+        return None
+    return YUV420_FORMATS.get(options.pix_fmt)
 
 
 def _decode(source: VideoSource, decoded: queue.Queue, batch_size: int, report: RunReport,
@@ -365,10 +394,10 @@ def _encode(writer: VideoWriter | SegmentedOutput, encoded: queue.Queue,
             on_frames: Callable[[int, float], None] | None, report: RunReport, stop: threading.Event) -> None:
     """The encode stage: frames to the writer, a segment closed where the clip loop saved its state."""
     while (item := _get(encoded, stop)) is not _DONE:
-        rgb, (pts, decoded_at), segment_end_state = item
+        pictures, (pts, decoded_at), segment_end_state = item
         started = time.perf_counter()
-        for frame_rgb, frame_pts in zip(rgb, pts):
-            writer.write(frame_rgb, frame_pts)
+        for picture, frame_pts in zip(pictures, pts):
+            writer.write(picture, frame_pts)
         if segment_end_state is not None:
             writer.end_segment(segment_end_state)
         report.timed("encode", started)

@@ -22,8 +22,8 @@ import threading
 import warnings
 from collections.abc import Iterator
 
-from ..allocator import limit_heap_fragmentation
 from ..errors import VidcolorError
+from ..openmp import prefer_passive_waiting
 from .colorize import build_parser, colorize_command
 from .commands import COMMANDS
 
@@ -40,7 +40,7 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     warnings.showwarning = _show_warning
-    limit_heap_fragmentation()
+    prefer_passive_waiting()  # before torch loads: the network shares the cores with the encoder
     try:
         with _signals_as_interrupts():
             return _dispatch(argv)

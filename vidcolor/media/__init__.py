@@ -27,7 +27,7 @@ Modules, one job each:
 from ..defaults import SEGMENT_SECONDS as DEFAULT_SEGMENT_SECONDS
 from ..defaults import STREAM_FORMATS
 from .clips import write_clip
-from .encoder import EncoderOptions, check_output_target
+from .encoder import YUV420_FORMATS, EncoderOptions, Yuv420Planes, check_output_target
 from .errors import MediaError, MediaWarning
 from .info import StreamInfo, VideoInfo
 from .luma import GrayFrame, luma_levels
@@ -41,6 +41,7 @@ __all__ = [
     "DEFAULT_SEGMENT_SECONDS",
     "STDIO",
     "STREAM_FORMATS",
+    "YUV420_FORMATS",
     "EncoderOptions",
     "GrayFrame",
     "MediaError",
@@ -51,6 +52,7 @@ __all__ = [
     "VideoInfo",
     "VideoSource",
     "VideoWriter",
+    "Yuv420Planes",
     "check_output_target",
     "is_stream_target",
     "join_segments",

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .encoder import EncoderOptions
+from .encoder import EncoderOptions, Yuv420Planes
 from .info import VideoInfo
 from .streamcopy import AudioArraySource
 from .targets import StrPath
@@ -18,14 +18,14 @@ from .writer import VideoWriter
 
 def write_clip(
     path: StrPath,
-    frames_rgb: Iterable[np.ndarray],
+    frames_rgb: Iterable[np.ndarray | Yuv420Planes],
     fps: int | Fraction,
     *,
     audio: np.ndarray | None = None,
     sample_rate: int = 48000,
     options: EncoderOptions = EncoderOptions(),
 ) -> Path:
-    """Write RGB uint8 frames (and optional float32 audio) as a new clip; returns its path.
+    """Write RGB uint8 frames (or :class:`Yuv420Planes`) and optional float32 audio as a new clip; returns its path.
 
     ``audio`` is (channels, samples) in [-1, 1], encoded as AAC (Opus for .webm). Meant
     for short generated clips (examples, tests): the audio is encoded after the video.
@@ -35,7 +35,7 @@ def write_clip(
     first = next(frames, None)
     if first is None:
         raise ValueError("write_clip needs at least one frame")
-    height, width = first.shape[:2]
+    height, width = (first.y if isinstance(first, Yuv420Planes) else first).shape[:2]
     fps = Fraction(fps)
     info = VideoInfo(
         path=os.fspath(path), width=width, height=height, fps=fps, time_base=1 / fps, duration=None,

@@ -13,6 +13,7 @@ import dataclasses
 import os
 import warnings
 from dataclasses import dataclass
+from typing import NamedTuple
 from fractions import Fraction
 from pathlib import Path
 
@@ -249,16 +250,60 @@ def _is_full_range_format(pix_fmt: str) -> bool:
     return pix_fmt.startswith("yuvj") or pix_fmt.startswith(("rgb", "bgr", "gbr", "gray"))
 
 
-class RgbToEncoderFrames:
-    """Converts RGB arrays to frames in the encoder's pixel format (BT.709)."""
+class Yuv420Planes(NamedTuple):
+    """One picture as 8-bit 4:2:0 planes: ``y`` ``(h, w)``, ``u`` and ``v`` ``((h+1)//2, (w+1)//2)``, all uint8.
+
+    BT.709 Y'CbCr in video range (16-235), or full range (0-255) where ``full_range``.
+    """
+
+    y: np.ndarray
+    u: np.ndarray
+    v: np.ndarray
+    full_range: bool = False
+
+
+# The pixel formats that :class:`Yuv420Planes` are written in without conversion (-> full range).
+YUV420_FORMATS = {"yuv420p": False, "yuvj420p": True}
+
+
+def _check_picture(picture, width: int, height: int) -> None:
+    if isinstance(picture, Yuv420Planes):
+        chroma = ((height + 1) // 2, (width + 1) // 2)
+        shapes = tuple(plane.shape for plane in picture[:3])
+        if any(plane.dtype != np.uint8 for plane in picture[:3]) or shapes != ((height, width), chroma, chroma):
+            raise ValueError(f"expected uint8 4:2:0 planes of {(height, width)} and {chroma}, got {shapes}")
+    elif not isinstance(picture, np.ndarray) or picture.dtype != np.uint8 or picture.shape != (height, width, 3):
+        shape = getattr(picture, "shape", type(picture).__name__)
+        raise ValueError(f"expected a ({height}, {width}, 3) uint8 RGB frame, got {shape} {getattr(picture, 'dtype', '')}")
+
+
+class EncoderFrames:
+    """Converts pictures (RGB arrays or :class:`Yuv420Planes`) to frames in the encoder's pixel format (BT.709)."""
 
     def __init__(self, stream: av.video.stream.VideoStream) -> None:
         self._pix_fmt = stream.codec_context.pix_fmt
         self._range = stream.codec_context.color_range
+        self._width, self._height = stream.codec_context.width, stream.codec_context.height
         self._reformatter = VideoReformatter()
 
-    def __call__(self, rgb_uint8: np.ndarray) -> av.VideoFrame:
-        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb_uint8), format="rgb24")
+    def __call__(self, picture: np.ndarray | Yuv420Planes) -> av.VideoFrame:
+        """``picture``: ``(h, w, 3)`` uint8 RGB, or 4:2:0 planes (copied as they are into a 4:2:0 stream)."""
+        _check_picture(picture, self._width, self._height)
+        if isinstance(picture, Yuv420Planes):
+            frame = av.VideoFrame(self._width, self._height, "yuvj420p" if picture.full_range else "yuv420p")
+            for plane, samples in zip(frame.planes, picture[:3]):
+                # Rows are padded to line_size: write through a view of the plane's buffer.
+                rows = np.frombuffer(memoryview(plane), np.uint8).reshape(plane.height, plane.line_size)
+                rows[:, : samples.shape[1]] = samples
+            frame.colorspace = Colorspace.ITU709
+            frame.color_range = ColorRange.JPEG if picture.full_range else ColorRange.MPEG
+            if frame.format.name == self._pix_fmt and frame.color_range == self._range:
+                return frame
+            return self._reformatter.reformat(
+                frame, format=self._pix_fmt, src_colorspace=Colorspace.ITU709, dst_colorspace=Colorspace.ITU709,
+                src_color_range=frame.color_range, dst_color_range=self._range,
+            )
+        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(picture), format="rgb24")
         return self._reformatter.reformat(
             frame, format=self._pix_fmt, dst_colorspace=Colorspace.ITU709, dst_color_range=self._range
         )

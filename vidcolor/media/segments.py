@@ -32,7 +32,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from .encoder import MUXER_OPTIONS, EncoderOptions, add_video_stream, container_accepts, output_muxer
+from .encoder import MUXER_OPTIONS, EncoderOptions, Yuv420Planes, add_video_stream, container_accepts, output_muxer
 from .errors import MediaError, MediaWarning, media_errors
 from .info import VideoInfo
 from .streamcopy import Muxer, StreamCopier, carry_video_metadata, packet_seconds
@@ -235,15 +235,15 @@ class SegmentedOutput:
         self._segments, self._state_file = segments, state_file
         self.saved = SavedProgress(self.frames_done, segments[-1]["end_pts"], state, manifest["complete"])
 
-    def write(self, rgb_uint8: np.ndarray, pts: int) -> None:
-        """Encode one RGB ``(h, w, 3)`` uint8 frame at ``pts`` (the input's time base)."""
+    def write(self, picture: np.ndarray | Yuv420Planes, pts: int) -> None:
+        """Encode one picture (RGB ``(h, w, 3)`` uint8, or :class:`Yuv420Planes`) at ``pts`` (the input's time base)."""
         if self._ending_state is not None:
             self._close_segment(end_pts=pts)
         if self._writer is None:
             name = f"segment_{len(self._segments):05d}.{self._segment_muxer}"
             self._writer = VideoWriter(self._folder / name, self._info, self._encoder, copy_streams_from=None,
                                        container_format=self._segment_muxer)
-        self._writer.write(rgb_uint8, pts)
+        self._writer.write(picture, pts)
         self._frames_in_segment += 1
 
     def end_segment(self, state: bytes) -> None:

@@ -15,19 +15,12 @@ from pathlib import Path
 import av
 import numpy as np
 
-from .encoder import MUXER_OPTIONS, EncoderOptions, RgbToEncoderFrames, add_video_stream, output_muxer
+from .encoder import MUXER_OPTIONS, EncoderOptions, EncoderFrames, Yuv420Planes, add_video_stream, output_muxer
 from .errors import MediaError, media_errors
 from .info import VideoInfo
 from .source import VideoSource
 from .streamcopy import AudioArraySource, Muxer, StreamCopier, carry_video_metadata, packet_seconds
 from .targets import StrPath, display_name, ffmpeg_url, is_stream_target, timeout_for
-
-def _check_rgb(rgb_uint8: np.ndarray, width: int, height: int) -> None:
-    if rgb_uint8.dtype != np.uint8 or rgb_uint8.shape != (height, width, 3):
-        raise ValueError(
-            f"expected a ({height}, {width}, 3) uint8 RGB frame, got {rgb_uint8.shape} {rgb_uint8.dtype}"
-        )
-
 
 class _Sentinel(enum.Enum):
     """Default of ``copy_streams_from``: the input named by ``info.path`` (None means no streams)."""
@@ -127,7 +120,7 @@ class VideoWriter:
                 self._copier = StreamCopier.from_source(source, self._output, self.output_path, self._muxer)
             elif source is not None:
                 self._copier = StreamCopier.from_path(source, self._output, self.output_path, self._muxer)
-            self._to_frame = RgbToEncoderFrames(self._video)
+            self._to_frame = EncoderFrames(self._video)
         except BaseException:
             self._discard()
             raise
@@ -141,8 +134,9 @@ class VideoWriter:
         else:
             self.abort()
 
-    def write(self, rgb_uint8: np.ndarray, pts: int | None = None) -> None:
-        """Encode one (h, w, 3) uint8 RGB frame at ``pts`` (input time base).
+    def write(self, picture: np.ndarray | Yuv420Planes, pts: int | None = None) -> None:
+        """Encode one picture at ``pts`` (input time base): ``(h, w, 3)`` uint8 RGB, or
+        :class:`Yuv420Planes` (passed to a 4:2:0 encoder as they are, converted for any other).
 
         Without ``pts`` the frame follows the previous one by one nominal frame duration.
         The frame is converted at once but encoded when the next one arrives, because
@@ -150,13 +144,12 @@ class VideoWriter:
         """
         if self._finished:
             raise ValueError("write() on a closed VideoWriter")
-        _check_rgb(rgb_uint8, self._info.width, self._info.height)
         last_pts = None if self._held is None else self._held.pts
         if pts is None:
             pts = 0 if last_pts is None else last_pts + self._frame_ticks
         elif last_pts is not None and pts <= last_pts:
             raise ValueError(f"frame pts must increase: got {pts} after {last_pts}")
-        frame = self._to_frame(rgb_uint8)
+        frame = self._to_frame(picture)
         frame.pts = pts
         frame.time_base = self._info.time_base
         if self._held is None:
