@@ -45,10 +45,11 @@ def read_image_rgb(path: Path) -> np.ndarray:
 
 
 def expected_stream(checkpoint: Path, reference: Path | None, frames, batch_size: int,
-                    keyframes: str = "every") -> list[np.ndarray]:
+                    **options) -> list[np.ndarray]:
+    """What ``Colorizer.stream`` gives, with its defaults unless ``options`` (e.g. keyframes) say otherwise."""
     colorizer = Colorizer.from_pretrained(checkpoint, device="cpu", work_size=32, precision="fp32")
     colorizer.set_reference(read_image_rgb(reference) if reference else None)
-    return list(colorizer.stream(frames, batch_size=batch_size, keyframes=keyframes))
+    return list(colorizer.stream(frames, batch_size=batch_size, **options))
 
 
 def element(checkpoint: Path, reference, latency: int, extra: str = "") -> str:
@@ -162,16 +163,17 @@ def test_element_gives_the_frames_of_colorizer_stream(format, width, height, tin
         np.testing.assert_array_equal(rgb, want)
 
 
-def test_keyframes_auto_gives_the_frames_of_colorizer_stream(tiny_checkpoint, reference):
+@pytest.mark.parametrize("mode, other", [("auto", "every"), ("every", "auto")])
+def test_keyframes_modes_give_the_frames_of_colorizer_stream(mode, other, tiny_checkpoint, reference):
     frames = clip_frames(40, 24, count=12, cut_at=7)
-    samples, errors = through_element(frames, "GRAY8", 40, 24, element(tiny_checkpoint, reference, 4, "keyframes=auto"))
+    samples, errors = through_element(frames, "GRAY8", 40, 24, element(tiny_checkpoint, reference, 4, f"keyframes={mode}"))
     assert not errors
-    expected = expected_stream(tiny_checkpoint, reference, frames, batch_size=4, keyframes="auto")
-    every = expected_stream(tiny_checkpoint, reference, frames, batch_size=4)
+    expected = expected_stream(tiny_checkpoint, reference, frames, batch_size=4, keyframes=mode)
+    different = expected_stream(tiny_checkpoint, reference, frames, batch_size=4, keyframes=other)
     assert len(samples) == len(expected) == 12
     for (rgb, *_), want in zip(samples, expected):
         np.testing.assert_array_equal(rgb, want)
-    assert any(not np.array_equal(a, b) for a, b in zip(expected, every))  # auto is not every frame through the network
+    assert any(not np.array_equal(a, b) for a, b in zip(expected, different))  # the two modes differ
 
 
 def test_without_a_reference_the_element_is_automatic(tiny_checkpoint):

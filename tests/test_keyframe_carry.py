@@ -61,15 +61,16 @@ def run(colorizer, frames, batch_size=8, state=None, report=None, **options) -> 
     return torch.cat(list(colorize_batches(colorizer, batches, state=state, report=report, **options))).numpy()
 
 
-def test_every_is_the_output_without_the_option(colorizer):
+def test_auto_is_the_output_without_the_option(colorizer):
     frames = two_shots()
-    assert np.array_equal(run(colorizer, frames, keyframes="every"), run(colorizer, frames))
+    assert np.array_equal(run(colorizer, frames, keyframes="auto"), run(colorizer, frames))
+    assert not np.array_equal(run(colorizer, frames, keyframes="every"), run(colorizer, frames))
 
 
 def test_auto_runs_the_network_on_fewer_frames_and_at_every_cut(colorizer, monkeypatch):
     frames = two_shots()
     every = Recorder(colorizer, monkeypatch)
-    run(colorizer, frames)
+    run(colorizer, frames, keyframes="every")
     assert len(every.frames) == len(frames)
     monkeypatch.undo()
     auto, report = Recorder(colorizer, monkeypatch), RunReport()

@@ -15,7 +15,7 @@ from vidcolor import runner
 from vidcolor.color import gray_to_lightness_numpy, lab_hwc_to_rgb_uint8
 from vidcolor.guided import guided_coefficients_hwc, guided_upsample_lab_hwc
 from vidcolor.media import EncoderOptions, Yuv420Planes, luma_levels, read_rgb_frames, write_clip
-from vidcolor.yuv420 import lab_to_yuv420, lightness_planes, luma_code_table, output_luma
+from vidcolor.yuv420 import lab_to_yuv420, lightness_planes, luma_code_table, output_luma, pays_off
 
 from media import pattern_rgb
 
@@ -128,16 +128,16 @@ def test_writer_refuses_planes_of_the_wrong_size(tmp_path):
 
 def test_default_video_output_goes_through_the_planes_and_matches_the_rgb_route(tmp_path, tiny_checkpoint,
                                                                                 monkeypatch):
-    clip = write_clip(tmp_path / "in.mp4", [pattern_rgb(i, 96, 64, color=False) for i in range(10)], 24)
+    clip = write_clip(tmp_path / "in.mp4", [pattern_rgb(i, 192, 128, color=False) for i in range(10)], 24)
     torch.manual_seed(0)
-    colorizer = Colorizer.from_pretrained(tiny_checkpoint, device="cpu", work_size=32)
+    colorizer = Colorizer.from_pretrained(tiny_checkpoint, device="cpu", work_size=32)  # chroma 64x96 > work 32x48
     colorizer.set_reference(colourful(64, 96))
     made = []
     monkeypatch.setattr(runner, "gray_frame_planes",
                         lambda *args, **kwargs: made.append(1) or runner_planes(*args, **kwargs))
     colorize_video(clip, tmp_path / "planes.mp4", colorizer, VideoOptions())
     assert len(made) == 10  # every frame went to the encoder as planes
-    monkeypatch.setattr(runner, "_yuv420_output", lambda info, options: None)
+    monkeypatch.setattr(runner, "_yuv420_output", lambda info, options, work_size: None)
     colorize_video(clip, tmp_path / "rgb.mp4", colorizer, VideoOptions())
     planes_route = [rgb for _, rgb in read_rgb_frames(tmp_path / "planes.mp4")]
     rgb_route = [rgb for _, rgb in read_rgb_frames(tmp_path / "rgb.mp4")]
@@ -146,3 +146,20 @@ def test_default_video_output_goes_through_the_planes_and_matches_the_rgb_route(
 
 
 runner_planes = runner.gray_frame_planes
+
+
+def test_planes_are_used_where_they_pay_off(tmp_path, tiny_checkpoint, monkeypatch):
+    """Chroma planes larger than the network's output: 4:2:0 route; 480p at work size 256, or a
+    4:4:4 output: RGB."""
+    assert pays_off(1080, 1920, (256, 456)) and pays_off(720, 1280, (256, 456))
+    assert not pays_off(480, 854, (256, 456)) and not pays_off(272, 640, (256, 600))
+    clip = write_clip(tmp_path / "in.mp4", [pattern_rgb(i, 96, 64, color=False) for i in range(4)], 24)
+    colorizer = Colorizer.from_pretrained(tiny_checkpoint, device="cpu", work_size=32)  # chroma 32x48 = work
+    made = []
+    monkeypatch.setattr(runner, "gray_frame_planes", lambda *args: made.append(1) or runner_planes(*args))
+    colorize_video(clip, tmp_path / "out.mp4", colorizer, VideoOptions())
+    colorizer = Colorizer.from_pretrained(tiny_checkpoint, device="cpu", work_size=16)
+    colorize_video(clip, tmp_path / "out444.mp4", colorizer, VideoOptions(pix_fmt="yuv444p"))
+    assert made == []
+    colorize_video(clip, tmp_path / "out420.mp4", colorizer, VideoOptions())
+    assert len(made) == 4

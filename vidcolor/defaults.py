@@ -55,10 +55,11 @@ DEMO_MAX_UPLOAD_MB = 200
 DEMO_MAX_JOB_SECONDS = 600.0
 DEMO_QUEUE_SIZE = 32
 
-# Where the network runs: on every frame ("every"), or on adaptive keyframes ("auto": shot starts,
-# reference switches, and wherever colour carried along the frame-to-frame flow stops being
-# trusted) with the colour carried along the motion in between (vidcolor/keyframes.py).
-KEYFRAMES = "every"
+# Where the network runs: on adaptive keyframes ("auto": shot starts, reference switches, and
+# wherever colour carried along the frame-to-frame flow stops being trusted) with the colour
+# carried along the motion in between (vidcolor/keyframes.py), or on every frame ("every").
+# auto is 2.6x faster at 480p on 2 CPU cores, as faithful and steadier (docs/keyframes.md).
+KEYFRAMES = "auto"
 KEYFRAME_MODES = ("every", "auto")
 # auto: at most this many frames from one keyframe to the next,
 KEYFRAME_MAX_INTERVAL = 4

@@ -31,7 +31,7 @@ from . import defaults
 from .allocator import HeapTrimmer
 from .clip import ClipState, ReferencePin, colorize_batches, load_state, save_state
 from .color import gray_to_lightness_numpy
-from .colorizer import Colorizer
+from .colorizer import Colorizer, working_shape
 from .media import (
     YUV420_FORMATS,
     EncoderOptions,
@@ -45,7 +45,7 @@ from .media import (
     luma_levels,
 )
 from .report import RunReport
-from .yuv420 import gray_frame_planes
+from .yuv420 import gray_frame_planes, pays_off
 
 _DONE = object()
 # How long a stopped run waits for its decode and encode threads before giving up on them.
@@ -310,7 +310,7 @@ def _run_stages(
         _Stage(functools.partial(_encode, writer, encoded, on_frames, report, stop), "vidcolor-encode", stop),
     ]
 
-    full_range = _yuv420_output(source.info, options)
+    full_range = _yuv420_output(source.info, options, colorizer.work_size)
     pending: collections.deque = collections.deque()  # each batch's decoded frames, until coloured
 
     def batches() -> Iterator[tuple[torch.Tensor, list[float]]]:
@@ -357,10 +357,12 @@ def _run_stages(
             raise stage.error
 
 
-def _yuv420_output(info: VideoInfo, options: VideoOptions) -> bool | None:
+def _yuv420_output(info: VideoInfo, options: VideoOptions, work_size: int) -> bool | None:
     """Whether colour goes to the encoder as 4:2:0 planes (:mod:`vidcolor.yuv420`), and then in which
-    range (True: full); None: as RGB frames (another pixel format, an odd size, or CDC measured)."""
-    if info.width % 2 or info.height % 2 or options.measure_cdc:
+    range (True: full); None: as RGB frames (another pixel format, an odd size, a picture where the
+    planes do not pay off: :func:`vidcolor.yuv420.pays_off`, or CDC measured)."""
+    work_shape = working_shape(info.height, info.width, work_size)
+    if info.width % 2 or info.height % 2 or options.measure_cdc or not pays_off(info.height, info.width, work_shape):
         return None
     return YUV420_FORMATS.get(options.pix_fmt)
 
