@@ -137,7 +137,7 @@ def test_default_video_output_goes_through_the_planes_and_matches_the_rgb_route(
                         lambda *args, **kwargs: made.append(1) or runner_planes(*args, **kwargs))
     colorize_video(clip, tmp_path / "planes.mp4", colorizer, VideoOptions())
     assert len(made) == 10  # every frame went to the encoder as planes
-    monkeypatch.setattr(runner, "_yuv420_output", lambda info, options, work_size: None)
+    monkeypatch.setattr(runner, "yuv420_output", lambda *args: None)
     colorize_video(clip, tmp_path / "rgb.mp4", colorizer, VideoOptions())
     planes_route = [rgb for _, rgb in read_rgb_frames(tmp_path / "planes.mp4")]
     rgb_route = [rgb for _, rgb in read_rgb_frames(tmp_path / "rgb.mp4")]

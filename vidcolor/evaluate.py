@@ -30,12 +30,13 @@ import torch
 
 from . import baselines, defaults, metrics
 from .color import rgb_uint8_to_lab
-from .colorizer import Colorizer, working_shape
+from .colorizer import Colorizer
 from .errors import VidcolorError
 from .defaults import IMAGE_SUFFIXES
 from .images import read_image
 from .clip import colorize_batches
-from .yuv420 import lightness_planes, pays_off
+from .runner import yuv420_output
+from .yuv420 import lightness_planes
 
 METHODS = ("model", "gray", "palette", "flow")
 METRICS = ("psnr", "ssim", "ciede2000", "colourfulness_ratio", "cdc", "warp_error")
@@ -106,9 +107,7 @@ def _model_frames(colorizer: Colorizer, lightness: list[np.ndarray], batch_size:
                   encoded: bool) -> list:
     """The model's frames from CIE L ``(h, w)`` each: RGB uint8, or (``encoded``, where the command line
     writes its default 4:2:0 output so) 4:2:0 planes made as it makes them (:mod:`vidcolor.yuv420`)."""
-    height, width = lightness[0].shape
-    work_shape = working_shape(height, width, colorizer.work_size)
-    planar = encoded and height % 2 == 0 and width % 2 == 0 and pays_off(height, width, work_shape)
+    planar = encoded and yuv420_output(*lightness[0].shape, colorizer.work_size, defaults.PIX_FMT) is not None
     batches = ((part, None) for part in torch.from_numpy(np.stack(lightness))[:, None].split(batch_size))
     coloured = colorize_batches(colorizer, batches, smooth=smooth, keyframes=keyframes,
                                 output="ab" if planar else "rgb")

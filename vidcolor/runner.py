@@ -38,7 +38,6 @@ from .media import (
     GrayFrame,
     MediaWarning,
     SegmentedOutput,
-    VideoInfo,
     VideoSource,
     VideoWriter,
     is_stream_target,
@@ -304,23 +303,22 @@ def _run_stages(
     stop = threading.Event()
     decoded: queue.Queue = queue.Queue(maxsize=2)
     encoded: queue.Queue = queue.Queue(maxsize=2)
-    pts_batches: queue.Queue = queue.Queue()
     stages += [
         _Stage(functools.partial(_decode, source, decoded, batch_size, report, stop, frame_count), "vidcolor-decode", stop),
         _Stage(functools.partial(_encode, writer, encoded, on_frames, report, stop), "vidcolor-encode", stop),
     ]
 
-    full_range = _yuv420_output(source.info, options, colorizer.work_size)
-    pending: collections.deque = collections.deque()  # each batch's decoded frames, until coloured
+    info = source.info
+    full_range = yuv420_output(info.height, info.width, colorizer.work_size, options.pix_fmt, options.measure_cdc)
+    pending: collections.deque = collections.deque()  # each batch's decoded frames and arrival, until coloured
 
     def batches() -> Iterator[tuple[torch.Tensor, list[float]]]:
         while (item := _get(decoded, stop)) is not _DONE:
-            frames, first_decoded_at = item
-            pts_batches.put(([frame.pts for frame in frames], first_decoded_at))
+            frames, _ = item
             started = time.perf_counter()
             lightness = frames_lightness(frames)
             report.timed("to tensor", started)
-            pending.append(frames)
+            pending.append(item)
             yield lightness, [frame.time - source.start_time for frame in frames]
 
     trim_heap = HeapTrimmer()  # long runs: keep resident memory flat (vidcolor/allocator.py)
@@ -330,7 +328,7 @@ def _run_stages(
         for coloured in colorize_batches(colorizer, batches(), smooth=options.smooth, report=report, pins=options.pins,
                                          measure_cdc=options.measure_cdc, state=state, keyframes=options.keyframes,
                                          output="rgb" if full_range is None else "ab"):
-            frames = pending.popleft()
+            frames, first_decoded_at = pending.popleft()
             if full_range is None:
                 pictures = coloured.cpu().numpy()
             else:
@@ -340,7 +338,8 @@ def _run_stages(
                             for i, frame in enumerate(frames)]
                 report.timed("upsample + merge", started)
             at_segment_end = segment_frames is not None and report.frames % segment_frames == 0
-            item = (pictures, pts_batches.get(), save_state(state, report) if at_segment_end else None)
+            item = (pictures, ([frame.pts for frame in frames], first_decoded_at),
+                    save_state(state, report) if at_segment_end else None)
             if not _put(encoded, item, stop):
                 break
             trim_heap()
@@ -357,14 +356,15 @@ def _run_stages(
             raise stage.error
 
 
-def _yuv420_output(info: VideoInfo, options: VideoOptions, work_size: int) -> bool | None:
+def yuv420_output(height: int, width: int, work_size: int, pix_fmt: str, measure_cdc: bool = False) -> bool | None:
     """Whether colour goes to the encoder as 4:2:0 planes (:mod:`vidcolor.yuv420`), and then in which
     range (True: full); None: as RGB frames (another pixel format, an odd size, a picture where the
-    planes do not pay off: :func:`vidcolor.yuv420.pays_off`, or CDC measured)."""
-    work_shape = working_shape(info.height, info.width, work_size)
-    if info.width % 2 or info.height % 2 or options.measure_cdc or not pays_off(info.height, info.width, work_shape):
+    planes do not pay off: :func:`vidcolor.yuv420.pays_off`, or CDC measured). ``vidcolor evaluate
+    --encoded`` makes the same choice for the default output."""
+    work_shape = working_shape(height, width, work_size)
+    if width % 2 or height % 2 or measure_cdc or not pays_off(height, width, work_shape):
         return None
-    return YUV420_FORMATS.get(options.pix_fmt)
+    return YUV420_FORMATS.get(pix_fmt)
 
 
 def _decode(source: VideoSource, decoded: queue.Queue, batch_size: int, report: RunReport,

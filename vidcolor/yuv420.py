@@ -11,8 +11,8 @@ quarters of the chroma away. For a 4:2:0 output this module does only the part t
   upsampled. So the output keeps CIE L as the RGB route does, up to that correction's
   resolution (the correction is smooth wherever the chroma is).
 
-Per frame, from the network's ab to the encoder's frame (AMD EPYC, one OpenCV thread, medians of
-interleaved runs): 1080p 20.4 -> 8.1 ms, 480p 5.0 -> 1.5 ms.
+Per 1080p frame, from the network's ab to the encoder's frame (AMD EPYC, one OpenCV thread,
+medians of interleaved runs): 20.4 -> 8.1 ms. Used only where it pays off (:func:`pays_off`).
 Pure numpy/OpenCV on one frame; planes are 8-bit, ``(h, w)`` luma and ``((h+1)//2, (w+1)//2)`` chroma.
 """
 
@@ -22,8 +22,9 @@ import functools
 
 import cv2
 import numpy as np
+import torch
 
-from .color import gray_to_lightness_numpy
+from .color import gray_to_lightness_numpy, lab_to_rgb
 from .guided import guided_coefficients_hwc, guided_upsample_lab_hwc
 from .media import GrayFrame, Yuv420Planes, luma_levels
 
@@ -42,7 +43,7 @@ def pays_off(height: int, width: int, work_shape: tuple[int, int]) -> bool:
     Where the chroma planes are larger than the network's output (above ~512 lines at work size
     256) the route saves the most (1080p: 12 ms per frame) and measured as faithful (the near
     set's 720p clip through x264: CIEDE2000 2.811 against 2.910 by the RGB route). At 480p and
-    below it saves little (3.5 ms) and the encoder's own conversion of full-resolution RGB is
+    below it saves little (a few ms) and the encoder's own conversion of full-resolution RGB is
     more faithful after decoding (near set, the six clips of 480p and below: 2.705 against 2.627;
     docs/keyframes.md), so those keep the RGB route.
     """
@@ -138,12 +139,7 @@ def lightness_planes(lightness: np.ndarray, lightness_work: np.ndarray, ab_work:
                      full_range: bool = False) -> Yuv420Planes:
     """:func:`gray_frame_planes` for a gray given as CIE L ``(H, W)`` rather than as decoded luma codes."""
     y_scale, y_offset, _ = _code_scale(full_range)
-    luma_codes = np.clip(np.rint(_gray_of_lightness(lightness) * y_scale + y_offset), 0, 255).astype(np.uint8)
+    lab = np.stack([lightness, np.zeros_like(lightness), np.zeros_like(lightness)])[None]
+    gray = lab_to_rgb(torch.from_numpy(lab.astype(np.float32)))[0, 1].numpy()  # neutral: R = G = B
+    luma_codes = np.clip(np.rint(gray * y_scale + y_offset), 0, 255).astype(np.uint8)
     return Yuv420Planes(*lab_to_yuv420(luma_codes, lightness_work, ab_work, full_range), full_range)
-
-
-def _gray_of_lightness(lightness: np.ndarray) -> np.ndarray:
-    """CIE L in [0, 100] -> sRGB gray level in [0, 1] (the inverse of the gray -> L map)."""
-    fy = (np.asarray(lightness, np.float64) + 16.0) / 116.0
-    linear = np.where(fy > 6.0 / 29.0, fy**3, np.asarray(lightness, np.float64) / 903.2962962962963)
-    return np.where(linear <= 0.0031308, 12.92 * linear, 1.055 * np.power(np.maximum(linear, 0), 1 / 2.4) - 0.055)
