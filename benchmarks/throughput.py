@@ -36,9 +36,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from vidcolor.allocator import keep_large_blocks_on_heap
 from vidcolor.openmp import prefer_passive_waiting
 
 prefer_passive_waiting()  # as the command line does, before torch loads (vidcolor/openmp.py)
+keep_large_blocks_on_heap()  # as the command line does (vidcolor/allocator.py)
 
 from vidcolor import Colorizer
 from vidcolor.images import write_image

@@ -44,6 +44,11 @@ class ModelConfig:
     attention_chunk: int = 4096  # target positions (summed over the batch) per attention chunk
 
 
+# The largest fp32 similarity block the attention fills at once: under the 32 MiB above which
+# glibc always serves a block with a fresh mmap, whose pages fault in on first touch (a 4096 x
+# 2304 block, 36 MiB, took 30 ms to fill instead of 3).
+SIMS_BLOCK_BYTES = 24 << 20
+
 # The side of the flat gray image that stands for "no reference" (the training crop's).
 EMPTY_REFERENCE_SIZE = 128
 
@@ -183,8 +188,8 @@ def attend(
         # mean over n of q . k_j is q . mean_j(k_j): no need to average the full matrix.
         mean_sim = torch.bmm(rows, keys.mean(2, keepdim=True))  # (b, m, 1)
         # The similarity block is (b, step, n): split the chunk over the batch so memory stays
-        # bounded by ``chunk * n`` whatever the batch size.
-        step = max(1, chunk // b)
+        # bounded by ``chunk * n`` whatever the batch size, and by SIMS_BLOCK_BYTES.
+        step = max(1, min(chunk, SIMS_BLOCK_BYTES // (4 * n)) // b)
         attended, top_sims = [], []
         for start in range(0, rows.shape[1], step):
             sims = torch.bmm(rows[:, start : start + step], keys)  # (b, mc, n)

@@ -51,6 +51,24 @@ def test_attention_chunking_is_exact():
     assert torch.allclose(hard.flatten(2), v[0][:, best].permute(1, 0, 2), atol=1e-4)
 
 
+def test_the_similarity_block_stays_under_its_byte_bound(monkeypatch):
+    """Above 32 MiB glibc would mmap every block afresh: the rows per block follow SIMS_BLOCK_BYTES."""
+    from vidcolor.models import network
+
+    torch.manual_seed(3)
+    q = torch.nn.functional.normalize(torch.randn(2, 8, 6, 7), dim=1)
+    k = torch.nn.functional.normalize(torch.randn(1, 8, 30), dim=1)
+    v = torch.randn(1, 5, 30)
+    whole = attend(q, k, v, 0.05, 4, chunk=1000)
+    blocks, bmm = [], torch.bmm
+    monkeypatch.setattr(network.torch, "bmm", lambda a, b: blocks.append(a.shape[0] * a.shape[1] * b.shape[2]) or bmm(a, b))
+    monkeypatch.setattr(network, "SIMS_BLOCK_BYTES", 4 * 30 * 10)  # 10 rows of 30 similarities
+    bounded = attend(q, k, v, 0.05, 4, chunk=1000)
+    assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(whole, bounded))
+    # The first product is the mean similarity (one column); then blocks of 2 x 5 rows.
+    assert blocks[0] == 2 * 42 and max(blocks[1:]) == 2 * 5 * 30 and len(blocks) == 1 + 9
+
+
 @pytest.mark.parametrize("n", [1248, 97, 64, 9, 5])
 def test_grouped_topk_picks_the_same_set_as_topk(n):
     # 1248: groups of 8 (the shipped model's 48 x 26 keys); 64: 8 groups of 8; 97 (prime), 9

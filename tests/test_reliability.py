@@ -457,6 +457,35 @@ def test_the_heap_is_trimmed_at_most_once_an_interval_on_glibc(monkeypatch):
     assert trimmer.trims == (1 if trimmer.active else 0)
 
 
+@pytest.mark.skipif(not (sys.platform.startswith("linux") and __import__("platform").libc_ver()[0] == "glibc"),
+                    reason="glibc's allocator only")
+@pytest.mark.parametrize("user_setting, on_heap", [(None, True), ("MALLOC_MMAP_THRESHOLD_", False)])
+def test_frame_sized_blocks_come_from_the_heap_unless_the_user_set_malloc(user_setting, on_heap):
+    """vidcolor/allocator.py: a fresh process would mmap a 24 MiB block (glibc starts at a 128 KiB
+    threshold); after keep_large_blocks_on_heap the heap serves it (glibc's mallinfo2 counts it)."""
+    import os
+    import subprocess
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_") and k != "GLIBC_TUNABLES"}
+    if user_setting:
+        env[user_setting] = str(128 << 10)
+    code = textwrap.dedent("""
+        import ctypes
+        from vidcolor.allocator import keep_large_blocks_on_heap
+        class Info(ctypes.Structure):
+            _fields_ = [(name, ctypes.c_size_t) for name in
+                        "arena ordblks smblks hblks hblkhd usmblks fsmblks uordblks fordblks keepcost".split()]
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallinfo2.restype, libc.malloc.restype = Info, ctypes.c_void_p
+        kept = keep_large_blocks_on_heap()
+        mapped = libc.mallinfo2().hblkhd
+        block = libc.malloc(24 << 20)
+        print(kept, libc.mallinfo2().hblkhd - mapped < 24 << 20)
+    """)
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
+    assert out.split() == [str(on_heap), str(on_heap)]
+
+
 @pytest.mark.parametrize("user_policy, torch_first, expected_policy, passive", [
     (None, False, "PASSIVE", True), ("active", False, "active", False), (None, True, None, False),
 ])

@@ -25,6 +25,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from .allocator import keep_large_blocks_on_heap
 from .chunks import Chunk, colour_chunk, join_chunks, plan_chunks, scan_video
 from .clip import ReferencePin
 from .colorizer import Colorizer
@@ -89,6 +90,7 @@ class _Worker:
     def __init__(self, settings: BatchSettings, threads: int):
         import torch
 
+        keep_large_blocks_on_heap()  # as the command line does (vidcolor/allocator.py)
         torch.set_num_threads(max(1, threads))
         self.settings = settings
         self.colorizer = Colorizer.from_pretrained(settings.model, device=settings.device, work_size=settings.work_size,

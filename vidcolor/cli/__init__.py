@@ -22,6 +22,7 @@ import threading
 import warnings
 from collections.abc import Iterator
 
+from ..allocator import keep_large_blocks_on_heap
 from ..errors import VidcolorError
 from ..openmp import prefer_passive_waiting
 from .colorize import build_parser, colorize_command
@@ -41,6 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     warnings.showwarning = _show_warning
     prefer_passive_waiting()  # before torch loads: the network shares the cores with the encoder
+    keep_large_blocks_on_heap()  # frame-sized blocks reused, not faulted in afresh (vidcolor/allocator.py)
     try:
         with _signals_as_interrupts():
             return _dispatch(argv)
