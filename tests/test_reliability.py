@@ -457,33 +457,47 @@ def test_the_heap_is_trimmed_at_most_once_an_interval_on_glibc(monkeypatch):
     assert trimmer.trims == (1 if trimmer.active else 0)
 
 
-@pytest.mark.skipif(not (sys.platform.startswith("linux") and __import__("platform").libc_ver()[0] == "glibc"),
-                    reason="glibc's allocator only")
-@pytest.mark.parametrize("user_setting, on_heap", [(None, True), ("MALLOC_MMAP_THRESHOLD_", False)])
-def test_frame_sized_blocks_come_from_the_heap_unless_the_user_set_malloc(user_setting, on_heap):
-    """vidcolor/allocator.py: a fresh process would mmap a 24 MiB block (glibc starts at a 128 KiB
-    threshold); after keep_large_blocks_on_heap the heap serves it (glibc's mallinfo2 counts it)."""
+GLIBC = sys.platform.startswith("linux") and __import__("platform").libc_ver()[0] == "glibc"
+
+# Prints whether a 24 MiB block came from the heap (glibc's mallinfo2: not counted as mmapped) after SETUP.
+_HEAP_PROBE = textwrap.dedent("""
+    import ctypes
+    class Info(ctypes.Structure):
+        _fields_ = [(name, ctypes.c_size_t) for name in
+                    "arena ordblks smblks hblks hblkhd usmblks fsmblks uordblks fordblks keepcost".split()]
+    libc = ctypes.CDLL("libc.so.6")
+    libc.mallinfo2.restype, libc.malloc.restype = Info, ctypes.c_void_p
+    SETUP
+    mapped = libc.mallinfo2().hblkhd
+    block = libc.malloc(24 << 20)
+    print(libc.mallinfo2().hblkhd - mapped < 24 << 20)
+""")
+
+
+def _block_on_heap(setup: str, user_setting: str | None = None) -> list[str]:
+    """Run the heap probe in a fresh process (no malloc settings but ``user_setting``): its printed words."""
     import os
     import subprocess
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_") and k != "GLIBC_TUNABLES"}
     if user_setting:
         env[user_setting] = str(128 << 10)
-    code = textwrap.dedent("""
-        import ctypes
-        from vidcolor.allocator import keep_large_blocks_on_heap
-        class Info(ctypes.Structure):
-            _fields_ = [(name, ctypes.c_size_t) for name in
-                        "arena ordblks smblks hblks hblkhd usmblks fsmblks uordblks fordblks keepcost".split()]
-        libc = ctypes.CDLL("libc.so.6")
-        libc.mallinfo2.restype, libc.malloc.restype = Info, ctypes.c_void_p
-        kept = keep_large_blocks_on_heap()
-        mapped = libc.mallinfo2().hblkhd
-        block = libc.malloc(24 << 20)
-        print(kept, libc.mallinfo2().hblkhd - mapped < 24 << 20)
-    """)
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
-    assert out.split() == [str(on_heap), str(on_heap)]
+    code = _HEAP_PROBE.replace("SETUP", setup)
+    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout.split()
+
+
+@pytest.mark.skipif(not GLIBC, reason="glibc's allocator only")
+@pytest.mark.parametrize("user_setting, on_heap", [(None, True), ("MALLOC_MMAP_THRESHOLD_", False)])
+def test_frame_sized_blocks_come_from_the_heap_unless_the_user_set_malloc(user_setting, on_heap):
+    """vidcolor/allocator.py: a fresh process would mmap a 24 MiB block (glibc starts at a 128 KiB
+    threshold); after keep_large_blocks_on_heap the heap serves it."""
+    setup = "from vidcolor.allocator import keep_large_blocks_on_heap; print(keep_large_blocks_on_heap())"
+    assert _block_on_heap(setup, user_setting) == [str(on_heap), str(on_heap)]
+
+
+@pytest.mark.skipif(not GLIBC, reason="glibc's allocator only")
+def test_the_command_line_keeps_frame_sized_blocks_on_the_heap():
+    assert _block_on_heap("from vidcolor.cli import main; main(['gst-path'])")[-1] == "True"
 
 
 @pytest.mark.parametrize("user_policy, torch_first, expected_policy, passive", [
