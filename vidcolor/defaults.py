@@ -58,7 +58,8 @@ DEMO_QUEUE_SIZE = 32
 # Where the network runs: on adaptive keyframes ("auto": shot starts, reference switches, and
 # wherever colour carried along the frame-to-frame flow stops being trusted) with the colour
 # carried along the motion in between (vidcolor/keyframes.py), or on every frame ("every").
-# auto is 2.6x faster at 480p on 2 CPU cores, as faithful and steadier (docs/keyframes.md).
+# auto is about 2x faster at 480p on 2 CPU cores (2.1x in session 15), as faithful and steadier
+# (docs/keyframes.md).
 KEYFRAMES = "auto"
 KEYFRAME_MODES = ("every", "auto")
 # auto: at most this many frames from one keyframe to the next,
