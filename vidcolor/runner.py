@@ -30,7 +30,6 @@ import torch
 from . import defaults
 from .allocator import HeapTrimmer
 from .clip import ClipState, ReferencePin, colorize_batches, load_state, save_state
-from .color import gray_to_lightness_numpy
 from .colorizer import Colorizer, working_shape
 from .media import (
     YUV420_FORMATS,
@@ -41,10 +40,9 @@ from .media import (
     VideoSource,
     VideoWriter,
     is_stream_target,
-    luma_levels,
 )
 from .report import RunReport
-from .yuv420 import gray_frame_planes, pays_off
+from .yuv420 import code_lightness, gray_frame_planes, pays_off
 
 _DONE = object()
 # How long a stopped run waits for its decode and encode threads before giving up on them.
@@ -100,11 +98,6 @@ def frames_per_batch(batch_size: int, width: int, height: int) -> int:
     return max(1, min(batch_size, _BATCH_BYTES // (width * height * 4)))
 
 
-@functools.cache
-def _code_lightness(bits: int, full_range: bool) -> np.ndarray:
-    return gray_to_lightness_numpy(luma_levels(bits, full_range))
-
-
 def frames_lightness(frames: Sequence[GrayFrame]) -> torch.Tensor:
     """Decoded frames -> CIE L ``(b, 1, h, w)``, by one table lookup per sample.
 
@@ -113,7 +106,7 @@ def frames_lightness(frames: Sequence[GrayFrame]) -> torch.Tensor:
     """
     lightness = np.empty((len(frames), 1, *frames[0].codes.shape), np.float32)
     for i, frame in enumerate(frames):
-        table = _code_lightness(frame.bits, frame.full_range)
+        table = code_lightness(frame.bits, frame.full_range)
         if frame.codes.dtype == np.uint8:
             cv2.LUT(frame.codes, table, dst=lightness[i, 0])  # 0.3 ms per 1080p frame, numpy's take 4.9
         else:

@@ -44,8 +44,9 @@ def pays_off(height: int, width: int, work_shape: tuple[int, int]) -> bool:
     256) the route saves the most (1080p: 12 ms per frame) and measured as faithful (the near
     set's 720p clip through x264: CIEDE2000 2.811 against 2.910 by the RGB route). At 480p and
     below it saves little (a few ms) and the encoder's own conversion of full-resolution RGB is
-    more faithful after decoding (near set, the six clips of 480p and below: 2.705 against 2.627;
-    docs/keyframes.md), so those keep the RGB route.
+    more faithful after decoding (near set, the six clips of 480p and below: 2.627 against 2.705
+    through the planes; with an exact decoder too, bikes 2.928 against 3.085; docs/keyframes.md),
+    so those keep the RGB route.
     """
     chroma_h, chroma_w = chroma_shape(height, width)
     return chroma_h > work_shape[0] or chroma_w > work_shape[1]
@@ -89,11 +90,10 @@ def output_luma(codes: np.ndarray, bits: int, full_range_in: bool, full_range_ou
 
 
 @functools.cache
-def _lightness_of_code(full_range: bool) -> np.ndarray:
-    """CIE L of every 8-bit output luma code's gray, float32 (a lookup table for ``cv2.LUT``)."""
-    y_scale, y_offset, _ = _code_scale(full_range)
-    gray = np.clip((np.arange(256, dtype=np.float32) - y_offset) / y_scale, 0.0, 1.0)
-    table = gray_to_lightness_numpy(gray).astype(np.float32)
+def code_lightness(bits: int, full_range: bool) -> np.ndarray:
+    """CIE L of every luma code's gray (``bits`` deep, either range), float32, indexed by the code:
+    a lookup table for ``cv2.LUT`` (8 bits) or ``take``. Shared by every caller: read-only."""
+    table = gray_to_lightness_numpy(luma_levels(bits, full_range)).astype(np.float32)
     table.flags.writeable = False
     return table
 
@@ -112,7 +112,7 @@ def lab_to_yuv420(
     height, width = luma_codes.shape
     chroma_h, chroma_w = chroma_shape(height, width)
     luma_half = cv2.resize(luma_codes, (chroma_w, chroma_h), interpolation=cv2.INTER_AREA)
-    lightness_half = cv2.LUT(luma_half, _lightness_of_code(full_range))
+    lightness_half = cv2.LUT(luma_half, code_lightness(8, full_range))
     a_coef, b_coef = guided_coefficients_hwc(lightness_work, ab_work)
     lab_half = guided_upsample_lab_hwc(a_coef, b_coef, lightness_half)
     rgb_half = cv2.cvtColor(lab_half, cv2.COLOR_Lab2RGB)
