@@ -29,7 +29,10 @@ class FakeColourer:
         mean = float(lightness_work.mean())
         return [0.9 - abs(mean - centre) / 200 for centre in self.CENTRES]
 
-    def flow_candidate(self, lightness_work, reference):
+    def reference_fields(self, lightness_work, reference):
+        return None  # no flow into the references
+
+    def flow_candidate(self, lightness_work, reference, fields=None):
         b, _, h, w = lightness_work.shape
         return torch.zeros(b, 2, h, w), torch.zeros(b, 1, h, w)
 

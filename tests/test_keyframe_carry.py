@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from vidcolor import Colorizer
+from vidcolor import Colorizer, flow
 from vidcolor.clip import colorize_batches, lightness_batch, load_state, save_state
+from vidcolor.color import gray_to_lightness_numpy, lab_hwc_to_rgb_uint8
 from vidcolor.keyframes import FrameFlow, KeyframeState, carry_ab, frame_flow
 from vidcolor.models import build_model
 from vidcolor.report import RunReport
@@ -130,6 +131,49 @@ def test_carried_colour_follows_the_motion_and_fills_the_uncovered_edge():
     expected = np.linspace(-40, 40, 200)[4:204][inside]
     assert np.abs(carried[40:200, inside, 0] - expected[None, :]).mean() < 1.5
     assert np.isfinite(carried).all() and np.abs(carried).max() <= 40.01
+
+
+def test_flows_compose_through_the_frame_between():
+    shape = (30, 40)
+    step = np.zeros((*shape, 2), np.float32)
+    step[..., 0] = 1.5  # this frame's x is the previous frame's x + 1.5
+    field = np.zeros((*shape, 2), np.float32)
+    field[..., 0] = np.arange(40, dtype=np.float32) * 0.1  # previous x -> reference x + 0.1 x
+    field[..., 1] = -2.0
+    composed = flow.compose(field, step)
+    x = np.arange(10, 30, dtype=np.float32)
+    assert np.allclose(composed[5:25, 10:30, 0], 1.5 + 0.1 * (x + 1.5), atol=1e-4)
+    assert np.allclose(composed[..., 1], -2.0)
+
+
+def test_carried_frames_take_their_own_hedge(monkeypatch):
+    # The hedge mutes colour where the reference matches a frame badly. Here the reference is the
+    # pan's first frame in colour, so the match changes as the camera moves on: carried frames
+    # are muted or restored by their own match, as `every` would, not kept at their keyframe's.
+    picture = texture(1, 0.35)
+    frames = [picture[:160, 8 * i : 8 * i + 224] for i in range(12)]
+    lab = np.zeros((*frames[0].shape, 3), np.float32)
+    # The match worsens to the right (lightness off by up to 8) and beyond the reference's edge.
+    lab[..., 0] = gray_to_lightness_numpy(frames[0]) + np.linspace(0, 8, 224, dtype=np.float32)
+    lab[..., 1] = 30.0
+    torch.manual_seed(0)
+    colorizer = Colorizer(build_model("tiny"), device="cpu", work_size=48)
+    colorizer.set_reference(lab_hwc_to_rgb_uint8(lab))
+    colorizer.model.hedge_scales.copy_(torch.linspace(0.2, 1.0, 6))
+    recorder, own = Recorder(colorizer, monkeypatch), RunReport()
+    run(colorizer, frames, keyframes="auto", report=own)
+    next_key = recorder.indices(colorizer, frames)[1]  # the pan uncovers too much after a few frames
+    assert next_key >= 4
+    assert len(set(own.colour_kept[:4])) == 4 and all(0.2 <= kept <= 1.0 for kept in own.colour_kept)
+    # Each frame up to the next keyframe is the keyframe's unhedged colour carried along and
+    # scaled by the frame's own hedge (in place of the keyframe's).
+    colorizer.hedge = False
+    unhedged = RunReport()
+    run(colorizer, frames, keyframes="auto", report=unhedged)
+    assert unhedged.colour_kept[:next_key] == [1.0] * next_key
+    for i in range(next_key):
+        ratio = own.chroma_energy[i] / unhedged.chroma_energy[i]
+        assert ratio == pytest.approx(own.colour_kept[i], rel=1e-4)
 
 
 def test_an_unknown_mode_is_refused(colorizer):

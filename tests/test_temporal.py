@@ -20,6 +20,26 @@ def test_warp_follows_a_known_shift():
     assert confidence[interior].mean() > 0.9
 
 
+def test_dis_flow_is_the_same_whatever_sizes_came_before():
+    # DIS instances are reused. OpenCV's changes an instance's scales for good when an image is too
+    # small for its pyramid; a video's flows must not depend on what the process did before it.
+    import cv2
+
+    def picture(h: int, w: int, seed: int) -> np.ndarray:
+        small = np.random.default_rng(seed).random((max(2, h // 8), max(2, w // 8))).astype(np.float32)
+        return (cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC).clip(0, 1) * 255).astype(np.uint8)
+
+    a, b = picture(160, 224, 1), picture(160, 224, 2)
+    fresh = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM).calc(a, b, None)
+    for h, w, seed in [(37, 65, 3), (24, 32, 5)]:
+        flow.dis_flow(picture(h, w, seed), picture(h, w, seed + 1))
+    assert np.array_equal(flow.dis_flow(a, b), fresh)
+    # and at a size too small for the pyramid, call after call
+    c, d = picture(32, 40, 8), picture(32, 40, 9)
+    fresh_small = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM).calc(c, d, None)
+    assert all(np.array_equal(flow.dis_flow(c, d), fresh_small) for _ in range(3))
+
+
 def test_confidence_drops_where_the_warp_fails():
     lightness = textured()
     other = lightness.copy()

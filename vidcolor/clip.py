@@ -38,7 +38,9 @@ class FrameColourer(Protocol):
 
     def working_lightness(self, lightness: torch.Tensor) -> torch.Tensor: ...
     def reference_scores(self, lightness_work: torch.Tensor) -> list[float]: ...
-    def flow_candidate(self, lightness_work: torch.Tensor, reference: int) -> tuple[torch.Tensor, torch.Tensor]: ...
+    def reference_fields(self, lightness_work: torch.Tensor, reference: int) -> list[np.ndarray] | None: ...
+    def flow_candidate(self, lightness_work: torch.Tensor, reference: int,
+                       fields: list[np.ndarray] | None = None) -> tuple[torch.Tensor, torch.Tensor]: ...
     def predict_ab(self, lightness_work: torch.Tensor, reference: int, candidate) -> torch.Tensor: ...
     def colour_kept(self, confidence: torch.Tensor) -> list[float]: ...
     def merge(self, lightness: torch.Tensor, lightness_work: torch.Tensor, ab_work: torch.Tensor) -> torch.Tensor: ...
@@ -196,20 +198,33 @@ def _plan_keyframes(
 def _predict_keyframes(
     colorizer: FrameColourer, lightness_work: torch.Tensor, references: list[int], keys: list[bool],
     report: RunReport,
-) -> dict[int, tuple[np.ndarray, float]]:
-    """The network's ab ``(h, w, 2)`` and colour kept for each keyframe, one model call per reference."""
+) -> dict[int, tuple[np.ndarray, float, np.ndarray | None]]:
+    """Each keyframe's network ab ``(h, w, 2)``, colour kept and flow into its reference, one model call per reference."""
     predicted = {}
     for reference in sorted({references[i] for i, key in enumerate(keys) if key}):
         frames = [i for i, key in enumerate(keys) if key and references[i] == reference]
         started = time.perf_counter()
-        candidate = colorizer.flow_candidate(lightness_work[frames], reference)
+        fields = colorizer.reference_fields(lightness_work[frames], reference)
+        candidate = colorizer.flow_candidate(lightness_work[frames], reference, fields)
         report.timed("flow candidate", started)
         started = time.perf_counter()
         ab = colorizer.predict_ab(lightness_work[frames], reference, candidate).permute(0, 2, 3, 1).cpu().numpy()
         kept = colorizer.colour_kept(candidate[1])
         report.timed("network", started)
-        predicted.update({i: (ab[n], kept[n]) for n, i in enumerate(frames)})
+        predicted.update({i: (ab[n], kept[n], None if fields is None else fields[n]) for n, i in enumerate(frames)})
     return predicted
+
+
+def _carried_kept(
+    colorizer: FrameColourer, frame_work: torch.Tensor, reference: int, state: kf.KeyframeState, step: kf.FrameFlow,
+) -> float | None:
+    """A carried frame ``(1, 1, h, w)``'s own chroma hedge, from its flow into the reference composed
+    frame to frame since the keyframe (None without one: no reference)."""
+    if state.reference_flow is None:
+        return None
+    state.reference_flow = kf.carried_reference_flow(state.reference_flow, step)
+    confidence = colorizer.flow_candidate(frame_work, reference, [state.reference_flow])[1]
+    return colorizer.colour_kept(confidence)[0]
 
 
 def _colour_auto(
@@ -226,12 +241,17 @@ def _colour_auto(
     for i, step in enumerate(steps):
         previous = smoother.ab
         if keys[i]:
-            ab, kept = predicted[i]
+            ab, kept, state.keyframes.reference_flow = predicted[i]
             if smooth and step is not None and previous is not None:
                 ab = kf.blend_keyframe(ab, previous, step, temporal.DEFAULT_STRENGTH)
         else:
             ab = kf.carry_ab(previous, step)
-            kept = report.colour_kept[-1] if report.colour_kept else 1.0
+            previous_kept = report.colour_kept[-1] if report.colour_kept else 1.0
+            kept = _carried_kept(colorizer, lightness_work[i : i + 1], references[i], state.keyframes, step)
+            if kept is None:
+                kept = previous_kept
+            else:
+                ab = kf.rehedged(ab, kept, previous_kept)
         new_shot = starts[i] is not None
         smoother.lightness, smoother.ab = l_np[i], ab
         report.colour_kept.append(kept)

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -99,6 +99,8 @@ class Reference:
     lab: torch.Tensor | None  # (1, 3, h, w) at the working scale (short side work_size, or its own), on the CPU
     chroma: float  # mean chroma in Lab units
     digest: str  # sha256 of the image's pixels: identifies the reference for a resumed run
+    # lab's L and ab planes resized to a working shape, per shape (Colorizer._flow_planes)
+    flow_planes: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def automatic(self) -> bool:
@@ -308,27 +310,49 @@ class Colorizer:
                 parts.append(ab * self.model.chroma_scale(confidence[frames]) if self.hedge else ab)
         return denormalize_ab(torch.cat(parts))
 
-    def flow_candidate(self, lightness_work: torch.Tensor, reference: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    def reference_fields(self, lightness_work: torch.Tensor, reference: int = 0) -> list[np.ndarray] | None:
+        """DIS flow fields ``(h, w, 2)`` from each frame of ``(b, 1, h, w)`` into reference ``reference``
+        (the costly part of :meth:`flow_candidate`); None for the no-reference stand-in."""
+        planes = self._flow_planes(reference, lightness_work.shape[-2:])
+        if planes is None:
+            return None
+        ref_u8 = flow.to_uint8(planes[0])
+        return [flow.dis_flow(flow.to_uint8(frame), ref_u8) for frame in lightness_work[:, 0].cpu().numpy()]
+
+    def flow_candidate(
+        self, lightness_work: torch.Tensor, reference: int = 0, fields: list[np.ndarray] | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Reference ``reference``'s ab carried onto each frame by DIS optical flow, with its confidence.
 
         Returns ab ``(b, 2, h, w)`` in Lab units and confidence ``(b, 1, h, w)`` in [0, 1].
+        ``fields``: the flows into the reference when the caller already has them
+        (:meth:`reference_fields`, or composed from frame to frame by :mod:`vidcolor.keyframes`).
         """
-        reference = self._reference(reference)
-        if reference.automatic:  # nothing to carry
+        planes = self._flow_planes(reference, lightness_work.shape[-2:])
+        if planes is None:  # the no-reference stand-in: nothing to carry
             b, _, h, w = lightness_work.shape
             zeros = torch.zeros(b, 3, h, w, device=self.device)
             return zeros[:, :2], zeros[:, 2:]
-        ref_lab = F.interpolate(
-            reference.lab, size=lightness_work.shape[-2:], mode="bilinear", align_corners=False, antialias=True
-        )
-        # Contiguous planes once per call, not a strided copy for every frame.
-        ref_lightness = ref_lab[0, 0].contiguous().numpy()
-        ref_ab = ref_lab[0, 1:].permute(1, 2, 0).contiguous().numpy()
+        fields = fields if fields is not None else self.reference_fields(lightness_work, reference)
         frames = lightness_work[:, 0].cpu().numpy()
-        ab, confidence = zip(*(flow.propagate(frame, ref_lightness, ref_ab) for frame in frames))
+        ab, confidence = zip(*(flow.propagate_along(f, frame, *planes) for f, frame in zip(fields, frames)))
         ab_t = torch.from_numpy(np.stack(ab)).permute(0, 3, 1, 2)
         conf_t = torch.from_numpy(np.stack(confidence)).unsqueeze(1)
         return ab_t.to(self.device), conf_t.to(self.device)
+
+    def _flow_planes(self, reference: int, shape) -> tuple[np.ndarray, np.ndarray] | None:
+        """Reference ``reference``'s L ``(h, w)`` and ab ``(h, w, 2)`` resized to the working ``shape``
+        (kept per size: a video has one); None for the no-reference stand-in."""
+        prepared = self._reference(reference)
+        if prepared.automatic:
+            return None
+        key = tuple(shape)
+        if key not in prepared.flow_planes:
+            ref_lab = F.interpolate(prepared.lab, size=key, mode="bilinear", align_corners=False, antialias=True)
+            # Contiguous planes once, not a strided copy for every frame.
+            prepared.flow_planes[key] = (ref_lab[0, 0].contiguous().numpy(),
+                                         ref_lab[0, 1:].permute(1, 2, 0).contiguous().numpy())
+        return prepared.flow_planes[key]
 
     def merge(self, lightness: torch.Tensor, lightness_work: torch.Tensor, ab_work: torch.Tensor) -> torch.Tensor:
         """Guided-upsample ab to full resolution and merge with the original lightness -> RGB uint8 ``(b, H, W, 3)``.

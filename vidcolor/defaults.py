@@ -58,11 +58,12 @@ DEMO_QUEUE_SIZE = 32
 # Where the network runs: on adaptive keyframes ("auto": shot starts, reference switches, and
 # wherever colour carried along the frame-to-frame flow stops being trusted) with the colour
 # carried along the motion in between (vidcolor/keyframes.py), or on every frame ("every").
-# auto is about 2x faster at 480p on 2 CPU cores (2.1x in session 15), as faithful and steadier
+# auto is about 2x faster at 480p on 2 CPU cores (2.3x in session 16), as faithful and steadier
 # (docs/keyframes.md).
 KEYFRAMES = "auto"
 KEYFRAME_MODES = ("every", "auto")
-# auto: at most this many frames from one keyframe to the next,
+# auto: at most this many frames from one keyframe to the next (8 was 1.7-2.0% less faithful
+# than `every` with a distant reference, at the bar: docs/keyframes.md),
 KEYFRAME_MAX_INTERVAL = 4
 # and a keyframe once more than this share of the frame's carried colour is untrusted.
 KEYFRAME_UNTRUSTED_SHARE = 0.1
