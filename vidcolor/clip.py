@@ -215,16 +215,9 @@ def _predict_keyframes(
     return predicted
 
 
-def _carried_kept(
-    colorizer: FrameColourer, frame_work: torch.Tensor, reference: int, state: kf.KeyframeState, step: kf.FrameFlow,
-) -> float | None:
-    """A carried frame ``(1, 1, h, w)``'s own chroma hedge, from its flow into the reference composed
-    frame to frame since the keyframe (None without one: no reference)."""
-    if state.reference_flow is None:
-        return None
-    state.reference_flow = kf.carried_reference_flow(state.reference_flow, step)
-    confidence = colorizer.flow_candidate(frame_work, reference, [state.reference_flow])[1]
-    return colorizer.colour_kept(confidence)[0]
+def _own_kept(colorizer: FrameColourer, frame_work: torch.Tensor, reference: int, field: np.ndarray) -> float:
+    """A carried frame ``(1, 1, h, w)``'s own chroma hedge, from its flow ``field`` into the reference."""
+    return colorizer.colour_kept(colorizer.flow_candidate(frame_work, reference, [field])[1])[0]
 
 
 def _colour_auto(
@@ -246,12 +239,13 @@ def _colour_auto(
                 ab = kf.blend_keyframe(ab, previous, step, temporal.DEFAULT_STRENGTH)
         else:
             ab = kf.carry_ab(previous, step)
-            previous_kept = report.colour_kept[-1] if report.colour_kept else 1.0
-            kept = _carried_kept(colorizer, lightness_work[i : i + 1], references[i], state.keyframes, step)
-            if kept is None:
-                kept = previous_kept
-            else:
-                ab = kf.rehedged(ab, kept, previous_kept)
+            kept = report.colour_kept[-1] if report.colour_kept else 1.0
+            if state.keyframes.reference_flow is not None:  # None: no reference (automatic mode)
+                # The frame's own hedge, from its flow into the reference composed since the keyframe.
+                field = kf.carried_reference_flow(state.keyframes.reference_flow, step)
+                own = _own_kept(colorizer, lightness_work[i : i + 1], references[i], field)
+                ab, kept = kf.rehedged(ab, own, kept), own
+                state.keyframes.reference_flow = field
         new_shot = starts[i] is not None
         smoother.lightness, smoother.ab = l_np[i], ab
         report.colour_kept.append(kept)
