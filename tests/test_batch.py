@@ -64,8 +64,13 @@ def test_an_archive_of_six_clips_with_a_bad_one_among_them(tmp_path, settings, r
 
 
 def test_a_film_in_three_chunks_equals_one_run(tmp_path, settings, reference, tiny_checkpoint):
+    # In fp32: in bf16 (the default on CPUs with AMX or AVX512-BF16) oneDNN picks other kernels
+    # for some small shapes when the thread count differs (the workers run one thread each, this
+    # process two), which changes the colour in the last bits (< 0.1 ab units) and would hide
+    # what this test is for: the state handed from chunk to chunk.
+    settings = dataclasses.replace(settings, precision="fp32")
     clip = make_shot_clip(tmp_path / "film.mp4", shots=3, frames_per_shot=16)
-    colorizer = Colorizer.from_pretrained(tiny_checkpoint, device="cpu", work_size=32)
+    colorizer = Colorizer.from_pretrained(tiny_checkpoint, device="cpu", work_size=32, precision="fp32")
     colorizer.set_reference(read_image(reference))
     colorize_video(clip, tmp_path / "one.mp4", colorizer, settings.options)
     film = Film(str(clip), str(tmp_path / "film_color.mp4"), (str(reference),))

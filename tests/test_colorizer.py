@@ -143,12 +143,14 @@ def test_cpu_guided_filter_matches_the_torch_one():
     assert np.allclose(lab[..., 1:], ab_full[0].permute(1, 2, 0).numpy(), atol=1e-3)
 
 
-def test_auto_precision_is_bf16_only_on_cpus_with_amx(monkeypatch):
+@pytest.mark.parametrize(("amx", "avx512_bf16", "expected"), [
+    (True, True, "bf16"), (False, True, "bf16"), (False, False, "fp32"),
+])
+def test_auto_precision_is_bf16_only_on_cpus_with_native_bf16(monkeypatch, amx, avx512_bf16, expected):
     model = build_model("tiny")
-    monkeypatch.setattr(colorizer_module, "cpu_has_amx", lambda: True)
-    assert Colorizer(model, device="cpu").precision == "bf16"
-    monkeypatch.setattr(colorizer_module, "cpu_has_amx", lambda: False)
-    assert Colorizer(model, device="cpu").precision == "fp32"
+    monkeypatch.setattr(colorizer_module, "cpu_has_amx", lambda: amx)
+    monkeypatch.setattr(colorizer_module, "cpu_has_avx512_bf16", lambda: avx512_bf16)
+    assert Colorizer(model, device="cpu").precision == expected
     assert Colorizer(model, device="cpu", precision="fp32").precision == "fp32"
 
 

@@ -69,23 +69,25 @@ def test_the_similarity_block_stays_under_its_byte_bound(monkeypatch):
     assert blocks[0] == 2 * 42 and max(blocks[1:]) == 2 * 5 * 30 and len(blocks) == 1 + 9
 
 
-@pytest.mark.parametrize("n", [1248, 97, 64, 9, 5])
-def test_grouped_topk_picks_the_same_set_as_topk(n):
-    # 1248: groups of 8 (the shipped model's 48 x 26 keys); 64: 8 groups of 8; 97 (prime), 9
-    # and 5: no divisor fits, so one column per group.
+@pytest.mark.parametrize(("n", "k"), [(2304, 8), (1248, 4), (97, 4), (64, 4), (9, 4), (5, 4)])
+def test_grouped_topk_picks_the_same_set_as_topk(n, k):
+    # 2304: the shipped model's 48 x 48 keys, two levels of groups (288 group maxima, then 36);
+    # 1248: 48 x 26 keys (156 groups, then 26); 64: 8 groups of 8; 97 (prime), 9 and 5: no
+    # divisor fits, so one column per group.
     torch.manual_seed(n)
     sims = torch.randn(3, 50, n)
-    k = min(4, n)
     expected = sims.topk(k, dim=-1).indices.sort(-1).values
     assert torch.equal(topk_indices(sims, k).sort(-1).values, expected)
 
 
-def test_grouped_topk_finds_a_top_k_that_sits_in_one_group():
-    # The k largest in columns 3, 3 + G, 3 + 2G, ... (one interleaved group of the 64 / 8 = 8
+@pytest.mark.parametrize(("n", "groups", "k"), [(64, 8, 4), (2304, 288, 8)])
+def test_grouped_topk_finds_a_top_k_that_sits_in_one_group(n, groups, k):
+    # The k largest in columns 3, 3 + G, 3 + 2G, ... (one interleaved group of the n / G
     # groups): keeping only each group's maximum before the final pick would miss all but one.
-    sims = torch.zeros(1, 1, 64)
-    sims[0, 0, 3::8] = torch.arange(1.0, 9.0)
-    assert sorted(topk_indices(sims, 4)[0, 0].tolist()) == [35, 43, 51, 59]
+    sims = torch.zeros(1, 1, n)
+    sims[0, 0, 3::groups] = torch.arange(1.0, n // groups + 1)
+    expected = list(range(3, n, groups))[-k:]
+    assert sorted(topk_indices(sims, k)[0, 0].tolist()) == expected
 
 
 def test_attention_with_a_reference_per_batch_item_matches_each_alone():

@@ -9,7 +9,7 @@ WORK_SIZE = 256
 MIN_WORK_SIZE = 16
 # Frames decoded, coloured and encoded together (fewer for frames above 720p: see runner.frames_per_batch).
 BATCH_SIZE = 8
-# Network precision: "auto" is fp16 on a GPU, bf16 on a CPU with AMX, fp32 on other CPUs.
+# Network precision: "auto" is fp16 on a GPU, bf16 on a CPU with AMX or AVX512-BF16, fp32 on other CPUs.
 PRECISION = "auto"
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
 # Temporal chroma smoothing along optical flow ("flow") or none ("off").

@@ -50,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
                         f"{megapixels(defaults.MAX_VIDEO_PIXELS)} (8K) for video frames)")
     add_run_options(parser)
     parser.add_argument("--precision", choices=defaults.PRECISIONS, default=defaults.PRECISION,
-                        help="network precision (default: fp16 on a GPU, bf16 on a CPU with AMX, else fp32)")
+                        help="network precision (default: fp16 on a GPU, bf16 on a CPU with AMX or AVX512-BF16, else fp32)")
     parser.add_argument("--compile", action="store_true", help="torch.compile the network (faster on a GPU after a slow start)")
     stream = parser.add_argument_group("streams", "INPUT and -o may be - (stdin/stdout) or a URL (tcp://, udp://, ...)")
     stream.add_argument("--format", dest="container_format", choices=defaults.STREAM_FORMATS,

@@ -58,7 +58,7 @@ PROPERTIES = {
     "work-size": (int, "Work size", "Short side, in pixels, at which colour is predicted (the output keeps the input size)",
                   defaults.MIN_WORK_SIZE, 8192, defaults.WORK_SIZE, _READY),
     "precision": (str, "Precision", f"Network precision: {', '.join(defaults.PRECISIONS)} (auto: fp16 on a GPU, bf16 "
-                  "on a CPU with AMX, else fp32)", defaults.PRECISION, _READY),
+                  "on a CPU with AMX or AVX512-BF16, else fp32)", defaults.PRECISION, _READY),
     "temporal": (str, "Temporal smoothing", "flow: colours steadied along optical flow and reset at scene cuts; off: "
                  "each frame on its own", defaults.TEMPORAL, _READY),
     "full-colour": (bool, "Full colour", "Keep the network's full colour where the reference matches the frame badly "
