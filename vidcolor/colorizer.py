@@ -94,8 +94,10 @@ def cpu_has_avx512_bf16() -> bool:
     """Whether this CPU has AVX512-BF16 dot products (AMD Zen 4 and later; Intel Cooper Lake and AMX CPUs).
 
     On 2 cores of an AMD EPYC with it (no AMX) the network took 34.6 instead of 40.7 ms per
-    256x456 frame in bf16, with the same evaluation scores (docs/keyframes.md, session 17). With
-    AVX2 alone bf16 is emulated and much slower (1.1 s).
+    256x456 frame in bf16, with the same evaluation scores (docs/keyframes.md, session 17). An
+    earlier measurement of AVX512-BF16 alone on an Intel CPU found bf16 slower (100 vs 89 ms):
+    ``precision="fp32"`` may be the faster choice there. With AVX2 alone bf16 is emulated and much
+    slower (1.1 s), so such CPUs get fp32.
     """
     supported = getattr(torch.cpu, "_is_avx512_bf16_supported", None)
     return bool(supported and supported())
