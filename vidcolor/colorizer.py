@@ -155,8 +155,10 @@ class Colorizer:
         self.model = model.to(self.device).eval().to(memory_format=torch.channels_last)
         self.network = torch.compile(self.model) if compile else self.model
         if precision == "auto":
-            fast_bf16 = cpu_has_amx() or cpu_has_avx512_bf16()
-            precision = "fp16" if self.device.type == "cuda" else ("bf16" if fast_bf16 else "fp32")
+            if self.device.type == "cuda":
+                precision = "fp16"
+            else:
+                precision = "bf16" if cpu_has_amx() or cpu_has_avx512_bf16() else "fp32"
         self.precision = precision
         self.work_size = work_size
         # On a CPU a batch gains nothing and its activations spill out of cache: 480p on 2 cores
