@@ -11,7 +11,10 @@ For each resolution, in one run on the same machine:
   luma handed to the encoder as it is (and, for comparison with earlier figures, as RGB);
 - their ratio and the time spent in each stage;
 - the peak resident memory of the same run as a user makes it: `vidcolor` in a fresh process
-  (in this process, memory kept by the allocator from earlier runs would add to the figure).
+  (in this process, memory kept by the allocator from earlier runs would add to the figure);
+- with ``--network-free``, also end to end with the network's output replaced by its input (the
+  reference's colour carried by optical flow, which costs nothing more): the ceiling that the
+  rest of the pipeline allows, whatever the network's speed.
 ``--long`` instead colourises a synthetic clip (720p, or ``--long-height 1080``; the first
 ``--keyframes`` mode) of ``--long-minutes`` minutes and prints the
 peak resident memory reached after 10%, 50% and 100% of it (1, 5 and 10 minutes of a 10-minute
@@ -135,15 +138,23 @@ def video_options(encoder: EncoderOptions, keyframes: str = KEYFRAMES) -> VideoO
 
 
 class NetworkFrames:
-    """Counts the frames the network colours (wraps the colourizer's ``predict_ab``)."""
+    """Counts the frames the network colours (wraps the colourizer's ``predict_ab``).
 
-    def __init__(self, colorizer: Colorizer) -> None:
+    ``skip``: return the network's flow candidate (its input: the reference's colour carried by
+    optical flow) instead of running it, so that a run pays for everything but the network.
+    """
+
+    def __init__(self, colorizer: Colorizer, skip: bool = False) -> None:
         self.count = 0
         predict = colorizer.predict_ab
 
+        def flow_ab(lightness_work, reference=0, candidate=None):
+            ab, _ = candidate if candidate is not None else colorizer.flow_candidate(lightness_work, reference)
+            return ab.clone()
+
         def counted(lightness_work, *args, **kwargs):
             self.count += lightness_work.shape[0]
-            return predict(lightness_work, *args, **kwargs)
+            return (flow_ab if skip else predict)(lightness_work, *args, **kwargs)
 
         colorizer.predict_ab = counted
 
@@ -178,8 +189,10 @@ def cli_peak_mib(source: Path, reference: Path, out: Path, extra: list[str]) -> 
 
 
 def benchmark_resolution(label, source, workdir, colorizer, encoder, runs, memory, cli_args,
-                         keyframes: str = KEYFRAMES, measure_cli: bool = True) -> dict:
-    e2e, io, io_rgb, stages, network = [], [], [], [], NetworkFrames(colorizer)
+                         keyframes: str = KEYFRAMES, measure_cli: bool = True, network_free: bool = False) -> dict:
+    e2e, io, io_rgb, stages, network = [], [], [], [], NetworkFrames(colorizer, skip=network_free)
+    keyframes_label = f"{keyframes}, network free" if network_free else keyframes
+    measure_cli = measure_cli and not network_free
     for run in range(runs):
         frames, seconds = io_only(source, workdir / f"io_{label}_{run}.mp4", encoder)
         io.append(frames / seconds)
@@ -190,12 +203,12 @@ def benchmark_resolution(label, source, workdir, colorizer, encoder, runs, memor
                                            keyframes)
         e2e.append(report.frames / seconds)
         stages.append({k: 1000 * v / report.frames for k, v in report.stage_seconds.items()})
-        print(f"  {label} {keyframes} run {run + 1}: end-to-end {e2e[-1]:.2f} fps, I/O only {io[-1]:.2f} fps "
+        print(f"  {label} {keyframes_label} run {run + 1}: end-to-end {e2e[-1]:.2f} fps, I/O only {io[-1]:.2f} fps "
               f"({io_rgb[-1]:.2f} handing RGB over), "
               f"network on {network.count}/{report.frames} frames, peak in this process {peak:.0f} MiB", flush=True)
     del colorizer.predict_ab  # the class's method again
     return {
-        "label": f"{label} {keyframes}",
+        "label": f"{label} {keyframes_label}",
         "network_frames": network.count,
         "frames": report.frames,
         "e2e_fps": statistics.median(e2e),
@@ -281,6 +294,8 @@ def main() -> None:
                         help="comma-separated --keyframes modes to run in turn on each input, e.g. every,auto")
     parser.add_argument("--precision", default="auto", help="network precision (auto: fp16 on a GPU)")
     parser.add_argument("--skip-cli-memory", action="store_true", help="skip the fresh-process memory measurement")
+    parser.add_argument("--network-free", action="store_true",
+                        help="after each mode, run it again with the network's output replaced by its flow candidate")
     args = parser.parse_args()
 
     encoder = EncoderOptions()  # the CLI's defaults: libx264, crf 18, preset medium, yuv420p
@@ -306,8 +321,8 @@ def main() -> None:
             inputs.append(("1080p", make_input(args.clip, workdir / "in_1080p.mp4", args.frames, (1920, 1080))))
         results = [
             benchmark_resolution(label, source, workdir, colorizer, encoder, args.runs, memory, cli_args, mode,
-                                 not args.skip_cli_memory)
-            for label, source in inputs for mode in modes
+                                 not args.skip_cli_memory, network_free)
+            for label, source in inputs for mode in modes for network_free in (False, True)[: 1 + args.network_free]
         ]
         print_tables(results)
 
