@@ -77,6 +77,20 @@ def test_the_flow_candidate_keeps_the_reference_sharp_at_the_working_resolution(
     assert confidence.mean() > 0.9
 
 
+def test_the_flow_confidence_alone_is_the_flow_candidates():
+    # The hedge and the reference choice weigh only the match; the cheaper path must give the
+    # same numbers, with a reference and without one.
+    colorizer = Colorizer(build_model("tiny"), device="cpu", work_size=48)
+    lightness_work = colorizer.working_lightness(torch.from_numpy(gray_frames(3, 48, 64)).float()[:, None] / 2.55)
+    assert not colorizer.flow_confidence(lightness_work).any()
+    colorizer.set_reference(colour_image(64, 64))
+    fields = colorizer.reference_fields(lightness_work)
+    _, expected = colorizer.flow_candidate(lightness_work, 0, fields)
+    assert expected.shape == (3, 1, 48, 64) and 0 < float(expected.mean()) < 1
+    assert torch.equal(colorizer.flow_confidence(lightness_work, 0, fields), expected)
+    assert torch.equal(colorizer.flow_confidence(lightness_work), expected)
+
+
 def test_gray_batch_conversion_and_bad_shapes():
     assert to_gray_batch(np.full((2, 3), 255, np.uint8)).tolist() == [[[1.0, 1.0, 1.0], [1.0, 1.0, 1.0]]]
     with pytest.raises(ValueError):

@@ -36,6 +36,9 @@ class FakeColourer:
         b, _, h, w = lightness_work.shape
         return torch.zeros(b, 2, h, w), torch.zeros(b, 1, h, w)
 
+    def flow_confidence(self, lightness_work, reference, fields=None):
+        return self.flow_candidate(lightness_work, reference, fields)[1]
+
     def predict_ab(self, lightness_work, reference, candidate):
         b, _, h, w = lightness_work.shape
         return torch.full((b, 2, h, w), 20.0 * reference)

@@ -41,6 +41,8 @@ class FrameColourer(Protocol):
     def reference_fields(self, lightness_work: torch.Tensor, reference: int) -> list[np.ndarray] | None: ...
     def flow_candidate(self, lightness_work: torch.Tensor, reference: int,
                        fields: list[np.ndarray] | None = None) -> tuple[torch.Tensor, torch.Tensor]: ...
+    def flow_confidence(self, lightness_work: torch.Tensor, reference: int,
+                        fields: list[np.ndarray] | None = None) -> torch.Tensor: ...
     def predict_ab(self, lightness_work: torch.Tensor, reference: int, candidate) -> torch.Tensor: ...
     def colour_kept(self, confidence: torch.Tensor) -> list[float]: ...
     def merge(self, lightness: torch.Tensor, lightness_work: torch.Tensor, ab_work: torch.Tensor) -> torch.Tensor: ...
@@ -109,7 +111,7 @@ def lightness_batch(gray: np.ndarray) -> torch.Tensor:
 def _scores(colorizer: FrameColourer, frame_work: torch.Tensor) -> tuple[list[float], list[float]]:
     """One frame ``(1, 1, h, w)``: each reference's combined score and its feature match."""
     matches = colorizer.reference_scores(frame_work)
-    confidences = [float(colorizer.flow_candidate(frame_work, r)[1].mean()) for r in range(len(matches))]
+    confidences = [float(colorizer.flow_confidence(frame_work, r).mean()) for r in range(len(matches))]
     return combined_scores(matches, confidences), matches
 
 
@@ -217,7 +219,7 @@ def _predict_keyframes(
 
 def _own_kept(colorizer: FrameColourer, frame_work: torch.Tensor, reference: int, field: np.ndarray) -> float:
     """A carried frame ``(1, 1, h, w)``'s own chroma hedge, from its flow ``field`` into the reference."""
-    return colorizer.colour_kept(colorizer.flow_candidate(frame_work, reference, [field])[1])[0]
+    return colorizer.colour_kept(colorizer.flow_confidence(frame_work, reference, [field]))[0]
 
 
 def _colour_auto(

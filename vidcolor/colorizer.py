@@ -356,6 +356,20 @@ class Colorizer:
         conf_t = torch.from_numpy(np.stack(confidence)).unsqueeze(1)
         return ab_t.to(self.device), conf_t.to(self.device)
 
+    def flow_confidence(
+        self, lightness_work: torch.Tensor, reference: int = 0, fields: list[np.ndarray] | None = None
+    ) -> torch.Tensor:
+        """:meth:`flow_candidate`'s confidence ``(b, 1, h, w)`` alone, for callers that only weigh the match
+        (the chroma hedge, the choice of reference): the reference's ab is not carried."""
+        planes = self._flow_planes(reference, lightness_work.shape[-2:])
+        if planes is None:  # the no-reference stand-in: nothing matches
+            b, _, h, w = lightness_work.shape
+            return torch.zeros(b, 1, h, w, device=self.device)
+        fields = fields if fields is not None else self.reference_fields(lightness_work, reference)
+        frames = lightness_work[:, 0].cpu().numpy()
+        confidence = [flow.confidence_along(f, frame, planes[0]) for f, frame in zip(fields, frames)]
+        return torch.from_numpy(np.stack(confidence)).unsqueeze(1).to(self.device)
+
     def _flow_planes(self, reference: int, shape) -> tuple[np.ndarray, np.ndarray] | None:
         """Reference ``reference``'s L ``(h, w)`` and ab ``(h, w, 2)`` resized to the working ``shape``
         (kept per size: a video has one); None for the no-reference stand-in."""
